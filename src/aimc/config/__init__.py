@@ -1,0 +1,48 @@
+"""Configuration dataclasses (layer 1): frozen, validated, JSON round-trip.
+
+See :mod:`aimc.presets` for ready-made configs citing their sources.
+"""
+
+from aimc.config.analog import AnalogConfig, InputRange
+from aimc.config.base import CONFIG_VERSION, ConfigBase, config_from_dict
+from aimc.config.compensation import (
+    DriftCompensation,
+    GlobalCompensation,
+    NoCompensation,
+    PerColumnCompensation,
+)
+from aimc.config.device import DeviceModel, GaussianNoiseModel, IdealDevice, PCMNoiseModel
+from aimc.config.mapping import (
+    DifferentialPair,
+    Mapping,
+    NoScaling,
+    PerColumnScaling,
+    PerTileScaling,
+    TileSplit,
+    UnitCell,
+    WeightScaling,
+)
+from aimc.config.periphery import (
+    AbsMaxNoiseManagement,
+    BoundManagement,
+    ConstantNoiseManagement,
+    Converter,
+    IOConfig,
+    IRDrop,
+    IterativeBoundManagement,
+    NoBoundManagement,
+    NoiseManagement,
+    NoNoiseManagement,
+)
+
+__all__ = [
+    "CONFIG_VERSION", "ConfigBase", "config_from_dict",
+    "AnalogConfig", "InputRange",
+    "DriftCompensation", "GlobalCompensation", "NoCompensation", "PerColumnCompensation",
+    "DeviceModel", "GaussianNoiseModel", "IdealDevice", "PCMNoiseModel",
+    "DifferentialPair", "Mapping", "NoScaling", "PerColumnScaling", "PerTileScaling",
+    "TileSplit", "UnitCell", "WeightScaling",
+    "AbsMaxNoiseManagement", "BoundManagement", "ConstantNoiseManagement", "Converter",
+    "IOConfig", "IRDrop", "IterativeBoundManagement", "NoBoundManagement", "NoiseManagement",
+    "NoNoiseManagement",
+]

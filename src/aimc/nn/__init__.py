@@ -1,0 +1,7 @@
+"""Analog layers (layer 4): drop-in replacements for torch layers."""
+
+from aimc.nn.base import AnalogLayerMixin
+from aimc.nn.conv import AnalogConv1d, AnalogConv2d
+from aimc.nn.linear import AnalogLinear
+
+__all__ = ["AnalogLayerMixin", "AnalogLinear", "AnalogConv1d", "AnalogConv2d"]

@@ -1,0 +1,92 @@
+"""Converters, noise management and IR drop (physics.md §1.3).
+
+Quantisers use a straight-through estimator: the forward value is rounded, the gradient
+passes as if the rounding were the identity. Clipping passes no gradient outside the range
+(as ``torch.clamp``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from aimc.config.periphery import (
+    AbsMaxNoiseManagement,
+    ConstantNoiseManagement,
+    Converter,
+    IRDrop,
+    NoiseManagement,
+    NoNoiseManagement,
+)
+
+__all__ = ["quantize", "dac", "adc", "apply_noise_management", "ir_drop_coefficient",
+           "ir_drop_row_factor"]
+
+
+def _round_ste(x: Tensor) -> Tensor:
+    if x.requires_grad:
+        return x + (torch.round(x) - x).detach()
+    return torch.round(x)
+
+
+def quantize(x: Tensor, step: float) -> Tensor:
+    """round(x/step)·step with a straight-through gradient; identity for step <= 0."""
+    if step <= 0:
+        return x
+    return _round_ste(x * (1.0 / step)) * step
+
+
+def _clip(x: Tensor, bound: float) -> Tensor:
+    if math.isinf(bound):
+        return x
+    return x.clamp(-bound, bound)
+
+
+def dac(x: Tensor, cfg: Converter) -> Tensor:
+    """DAC: clip to ±bound, then quantise to Δ = 2·bound/steps (normalised inputs)."""
+    return quantize(_clip(x, cfg.bound), cfg.step_size)
+
+
+def adc(y: Tensor, cfg: Converter) -> Tensor:
+    """ADC: quantise to Δ = 2·bound/steps, then clip to ±bound (physics.md §1.3 step 7)."""
+    return _clip(quantize(y, cfg.step_size), cfg.bound)
+
+
+def apply_noise_management(x: Tensor, cfg: NoiseManagement, reduce_dims: tuple[int, ...]
+                           ) -> tuple[Tensor, Tensor | float]:
+    """Scale inputs into the DAC range; returns (x/scale, scale) — multiply outputs by scale.
+
+    ``reduce_dims`` are the dims that make up one input vector (for ABS_MAX). The scale is
+    detached (no gradient flows through the management itself). All-zero vectors keep
+    scale 1.
+    """
+    if isinstance(cfg, NoNoiseManagement):
+        return x, 1.0
+    if isinstance(cfg, ConstantNoiseManagement):
+        if cfg.value == 1.0:
+            return x, 1.0
+        return x * (1.0 / cfg.value), cfg.value
+    if isinstance(cfg, AbsMaxNoiseManagement):
+        scale = x.detach().abs().amax(dim=reduce_dims, keepdim=True)
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+        return x / scale, scale
+    raise TypeError(f"unknown noise management {cfg!r}")
+
+
+def ir_drop_row_factor(rows: int, device: torch.device | None = None,
+                       dtype: torch.dtype = torch.float32) -> Tensor:
+    """f_j = 1 − (1 − j/n)², j = 0..n−1 (row 0 farthest from the output), shape (rows,)."""
+    j = torch.arange(rows, device=device, dtype=dtype)
+    return 1.0 - (1.0 - j / rows) ** 2
+
+
+def ir_drop_coefficient(abs_sum: Tensor, rows: int, cfg: IRDrop) -> Tensor:
+    """c_i = a_i·(a_i·(0.05·a_i − 0.2) + 0.5), a_i = n·Σ_j|w_ij||x_j| / g_ratio, times scale.
+
+    ``abs_sum`` holds Σ_j |w_ij|·|x_j| per output. The IR-drop correction is then
+    Δy_i = −c_i·Σ_j w_ij·x_j·f_j (aihwkit ``rpu_forward_backward_pass.cpp``).
+    """
+    a = abs_sum * (rows / cfg.g_ratio)
+    return a * (a * (0.05 * a - 0.2) + 0.5) * cfg.scale

@@ -1,0 +1,83 @@
+"""Ready-made configs named after their source.
+
+Each preset cites its source; deviations are stated in its docstring.
+"""
+
+from __future__ import annotations
+
+import math
+
+from aimc.config import (
+    AnalogConfig,
+    Converter,
+    GlobalCompensation,
+    IdealDevice,
+    InputRange,
+    IOConfig,
+    IRDrop,
+    Mapping,
+    NoBoundManagement,
+    NoCompensation,
+    NoNoiseManagement,
+    PCMNoiseModel,
+    PerColumnScaling,
+    TileSplit,
+)
+from aimc.config.periphery import ConstantNoiseManagement
+
+__all__ = ["rasch2023", "ideal"]
+
+
+def rasch2023() -> AnalogConfig:
+    """The standard AIMC crossbar of Rasch et al., Nat. Commun. 14:5282 (2023), arXiv:2302.08469.
+
+    Values from aihwkit's ``StandardHWATrainingPreset`` (``../shared/reference/physics.md``
+    §1.2): 512-row tiles with no column limit; per-column weight scaling (ω = 1); digital
+    bias; signed 8-bit DAC on [−1, 1] and 8-bit ADC on [−10, 10] (254 steps each); output
+    noise σ 0.04; PCM read noise σ_w 0.0175 (output-referred, every MVM); IR drop 1.0 with
+    g_ratio 1/(0.35 Ω·5 µS); constant noise management 1.0; no bound management; learned
+    per-tile input range (init 3.0, from 100 batches at 3σ); the PCM statistical model of
+    Joshi et al. 2020 with g_max 25 µS, t0 20 s, t_read 250 ns (§1.4); global drift
+    compensation (§1.5).
+
+    Departures: tiles are split on input-channel boundaries for convolutions (aihwkit splits
+    the unfolded rows anywhere); learnable output scales are off here and switched on by
+    the HWA-training preset.
+    """
+    return AnalogConfig(
+        device=PCMNoiseModel(),
+        forward=IOConfig(
+            dac=Converter(steps=254, bound=1.0),
+            adc=Converter(steps=254, bound=10.0),
+            inp_noise=0.0,
+            out_noise=0.04,
+            read_noise=0.0175,
+            ir_drop=IRDrop(scale=1.0, g_ratio=1.0 / (0.35 * 5e-6)),
+            noise_management=ConstantNoiseManagement(value=1.0),
+            bound_management=NoBoundManagement(),
+        ),
+        mapping=Mapping(weight_scaling=PerColumnScaling(), tiles=TileSplit(max_rows=512)),
+        input_range=InputRange(init_value=3.0, init_from_data=100, init_std_alpha=3.0,
+                               decay=0.001, input_min_percentage=0.95),
+        drift_compensation=GlobalCompensation(),
+    )
+
+
+def ideal() -> AnalogConfig:
+    """The ideal limit: no device noise or drift, infinite converter resolution and range.
+
+    An analog layer with this config computes exactly what its torch layer computes
+    (forward and gradient), up to floating-point rounding of the digital scales.
+    """
+    return AnalogConfig(
+        device=IdealDevice(),
+        forward=IOConfig(
+            dac=Converter(steps=None, bound=math.inf),
+            adc=Converter(steps=None, bound=math.inf),
+            inp_noise=0.0, out_noise=0.0, read_noise=0.0, ir_drop=None,
+            noise_management=NoNoiseManagement(), bound_management=NoBoundManagement(),
+        ),
+        mapping=Mapping(weight_scaling=PerColumnScaling(), tiles=TileSplit(max_rows=512)),
+        input_range=None,
+        drift_compensation=NoCompensation(),
+    )

@@ -1,0 +1,323 @@
+"""``TileArray``: one layer's weight matrix on a grid of crossbar tiles, with its state.
+
+The tile grid (K tiles of ``rows`` inputs × ``out`` columns, see
+:mod:`aimc.physics.geometry`) runs as one batched contraction. The array owns the hardware
+state as buffers:
+
+* ``input_range`` (K,) — per-tile input range r (a parameter, learnable in HWA training);
+* after :meth:`program`: ``g_programmed`` (2, K, out, rows) programmed conductances of the
+  differential pair, normalised by g_max; ``drift_nu`` (2, K, out, rows) drift exponents;
+  ``weight_scales`` (K, out) digital column scales; ``weight_now`` (K, out, rows) the
+  normalised weights the hardware holds at the current time; ``gdc_reference`` and
+  ``gdc_alpha`` (K,) or (K, out) drift compensation; ``t_inference`` (s) the simulated time
+  since programming.
+
+Semantics (physics.md §1.4): ``program`` draws programming noise and drift exponents once;
+``set_time(t)`` recomputes drift from the stored state and draws fresh read noise. In
+``train()`` mode, and before programming, the forward pass maps the digital weights on the
+fly (HWA semantics: periphery noise, no programming noise or drift).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from aimc.config import (
+    AnalogConfig,
+    GlobalCompensation,
+    NoCompensation,
+    NoScaling,
+    PerColumnCompensation,
+    PerTileScaling,
+)
+from aimc.errors import CheckpointError, ConfigError, StateError
+from aimc.physics.devices import conductances_at, program_conductances
+from aimc.physics.geometry import LinearGeometry, TileGeometry
+from aimc.physics.mapping import conductances_to_weights, weights_to_conductances
+from aimc.physics.mvm import analog_mvm, crossbar_mvm
+
+__all__ = ["TileArray"]
+
+_STATE_BUFFERS = ("g_programmed", "drift_nu", "weight_scales", "weight_now", "gdc_reference",
+                  "gdc_alpha")
+
+
+class TileArray(nn.Module):
+    """A layer's weight on crossbar tiles: state buffers plus the composed analog MVM.
+
+    Args:
+        geometry: the layer's tile geometry (dense or convolution).
+        config: the analog config (validated).
+        device, dtype: of the state tensors.
+    """
+
+    def __init__(self, geometry: TileGeometry, config: AnalogConfig, *,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None):
+        super().__init__()
+        if not isinstance(config, AnalogConfig):
+            raise ConfigError(f"expected an AnalogConfig instance (e.g. aimc.presets.rasch2023()),"
+                              f" got {config!r}")
+        self.geometry = geometry
+        self.config = config
+        kw: dict[str, Any] = {"device": device, "dtype": dtype}
+        k = geometry.num_tiles
+        if config.input_range is not None:
+            self.input_range: nn.Parameter | None = nn.Parameter(
+                torch.full((k,), float(config.input_range.init_value), **kw),
+                requires_grad=False)
+        else:
+            self.input_range = None
+        self.register_buffer("input_range_batches", torch.zeros((), dtype=torch.long,
+                                                                device=device))
+        self.register_buffer("programmed", torch.zeros((), dtype=torch.bool, device=device))
+        self.register_buffer("t_inference", torch.zeros((), dtype=torch.float64, device=device))
+        for name in _STATE_BUFFERS:
+            self.register_buffer(name, torch.empty(0, **kw))
+        self._warned_uncalibrated = False
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def is_programmed(self) -> bool:
+        """Whether :meth:`program` has run (and the state was not cleared since)."""
+        return bool(self.programmed)
+
+    def extra_repr(self) -> str:
+        g = self.geometry
+        state = (f"programmed, t={float(self.t_inference):g} s" if self.is_programmed
+                 else "not programmed")
+        return f"tiles={g.num_tiles}, rows={g.rows}, cols={g.out}, {state}"
+
+    def _scales(self, w_tiles: Tensor) -> Tensor:
+        """Digital weight scales (K, out) so that w_tiles/scale ∈ [−1, 1]."""
+        ws = self.config.mapping.weight_scaling
+        if isinstance(ws, NoScaling):
+            return torch.ones(w_tiles.shape[:2], dtype=w_tiles.dtype, device=w_tiles.device)
+        a = w_tiles.detach().abs()
+        s = a.amax(dim=2) if not isinstance(ws, PerTileScaling) else (
+            a.amax(dim=(1, 2), keepdim=False).unsqueeze(1).expand(w_tiles.shape[:2]))
+        return torch.where(s > 0, s, torch.ones_like(s))
+
+    def _expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        g = self.geometry
+        k, o, r = g.num_tiles, g.out, g.rows
+        comp = self.config.drift_compensation
+        gdc = (k,) if isinstance(comp, GlobalCompensation) else (
+            (k, o) if isinstance(comp, PerColumnCompensation) else (0,))
+        return {"g_programmed": (2, k, o, r), "drift_nu": (2, k, o, r),
+                "weight_scales": (k, o), "weight_now": (k, o, r),
+                "gdc_reference": gdc, "gdc_alpha": gdc}
+
+    def _update_input_range(self, x_tiles: Tensor) -> None:
+        """Running mean of alpha·std(x) per tile over the first ``init_from_data`` batches."""
+        ir = self.config.input_range
+        assert ir is not None and self.input_range is not None
+        n = int(self.input_range_batches)
+        dims = tuple(d for d in range(x_tiles.dim()) if d != self._tile_dim())
+        with torch.no_grad():
+            new = ir.init_std_alpha * x_tiles.detach().std(dim=dims)
+            new = torch.where(new > 0, new, torch.full_like(new, ir.init_value))
+            if n:
+                self.input_range.mul_(n / (n + 1)).add_(new / (n + 1))
+            else:
+                self.input_range.copy_(new)
+            self.input_range_batches += 1
+
+    def _tile_dim(self) -> int:
+        return 0 if isinstance(self.geometry, LinearGeometry) else 1
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: Tensor, weight: Tensor) -> Tensor:
+        """Analog MVM of layer inputs ``x`` (layer layout) with digital ``weight``.
+
+        Returns the layer output without bias, in the layout of ``geometry.from_tiles``.
+        """
+        g = self.geometry
+        x_tiles = g.to_tiles(x)
+        ir = self.config.input_range
+        if ir is not None and ir.init_from_data > 0:
+            if self.training and int(self.input_range_batches) < ir.init_from_data:
+                self._update_input_range(x_tiles)
+            elif (not self.training and int(self.input_range_batches) == 0
+                  and not self._warned_uncalibrated):
+                self._warned_uncalibrated = True
+                warnings.warn(
+                    f"input ranges were never initialised from data, so r = {ir.init_value} is"
+                    " used; call aimc.calibrate_input_ranges(model, batches) after conversion "
+                    "(or train analog) for a meaningful DAC range", stacklevel=3)
+        if self.is_programmed and not self.training:
+            w = self.weight_now
+            out_scale = self.weight_scales
+            if self.gdc_alpha.numel():
+                out_scale = out_scale * self.gdc_alpha.view(g.num_tiles, -1)
+        else:
+            w_tiles = g.weight_to_tiles(weight)
+            out_scale = self._scales(w_tiles)
+            w = w_tiles / out_scale.unsqueeze(-1)
+        return analog_mvm(x_tiles, w, self.config.forward, g, out_scale=out_scale,
+                          input_range=self.input_range)
+
+    # ------------------------------------------------------------------ lifecycle
+    @torch.no_grad()
+    def program(self, weight: Tensor, *, generator: torch.Generator | None = None) -> None:
+        """Program the digital ``weight`` onto the devices (programming noise + drift ν once).
+
+        Resets the simulated time to 0 and measures the drift-compensation reference.
+        """
+        w_tiles = self.geometry.weight_to_tiles(weight.detach())
+        scales = self._scales(w_tiles)
+        g_target = weights_to_conductances(w_tiles / scales.unsqueeze(-1))
+        g_prog, nu = program_conductances(g_target, self.config.device, generator=generator)
+        self.g_programmed = g_prog.contiguous()
+        self.drift_nu = nu.contiguous()
+        self.weight_scales = scales.contiguous()
+        self.weight_now = conductances_to_weights(g_prog).contiguous()
+        self.t_inference.fill_(0.0)
+        self.programmed.fill_(True)
+        comp = self.config.drift_compensation
+        if isinstance(comp, NoCompensation):
+            self.gdc_reference = torch.empty(0, dtype=weight.dtype, device=weight.device)
+            self.gdc_alpha = torch.empty(0, dtype=weight.dtype, device=weight.device)
+        else:
+            self.gdc_reference = self._probe(self.weight_now, generator)
+            self.gdc_alpha = torch.ones_like(self.gdc_reference)
+
+    @torch.no_grad()
+    def set_time(self, t_inference: float, *, generator: torch.Generator | None = None) -> None:
+        """Move to ``t_inference`` seconds after programming: drift + fresh read noise + GDC."""
+        if not self.is_programmed:
+            raise StateError("set_time() needs programmed devices; call aimc.program(model) "
+                             "first")
+        t = _check_time(t_inference)
+        g_t = conductances_at(self.g_programmed, self.drift_nu, t, self.config.device,
+                              generator=generator)
+        self.weight_now = conductances_to_weights(g_t)
+        if self.gdc_reference.numel():
+            current = self._probe(self.weight_now, generator)
+            self.gdc_alpha = self.gdc_reference / current.clamp(min=1e-4)
+        self.t_inference.fill_(t)
+
+    def _probe(self, w: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Drift-compensation readout: one-hot probes per row through the noisy tile.
+
+        Returns mean|Y| per tile (K,) for global, or per tile column (K, out) for per-column.
+        """
+        g = self.geometry
+        geom = LinearGeometry(in_features=g.num_tiles * g.rows, out_features=g.out,
+                              max_rows=g.rows)
+        probes = torch.eye(g.rows, dtype=w.dtype, device=w.device).expand(g.num_tiles, -1, -1)
+        y = crossbar_mvm(probes, w, self.config.forward, geom, generator=generator).abs()
+        if isinstance(self.config.drift_compensation, PerColumnCompensation):
+            return y.mean(dim=1)
+        return y.mean(dim=(1, 2))
+
+    def clear_programming(self) -> None:
+        """Forget the programmed state (back to mapping the digital weights on the fly)."""
+        for name in _STATE_BUFFERS:
+            setattr(self, name, torch.empty(0, dtype=self.weight_now.dtype,
+                                            device=self.weight_now.device))
+        self.programmed.fill_(False)
+        self.t_inference.fill_(0.0)
+
+    # ------------------------------------------------------------------ read-out
+    def conductances(self) -> Tensor:
+        """Programmed conductances in siemens, (2, K, out, rows): [G⁺, G⁻] per tile."""
+        self._require_programmed("conductances()")
+        return self.g_programmed * self.config.device.g_max
+
+    def conductances_now(self) -> Tensor:
+        """Conductances in siemens at the current time, as the difference-pair weights hold.
+
+        Returns (K, out, rows): G⁺ − G⁻ in S (drift and read noise at ``t_inference``).
+        """
+        self._require_programmed("conductances_now()")
+        return self.weight_now * self.config.device.g_max
+
+    def read_weights(self, *, compensated: bool = True) -> Tensor:
+        """Effective weights in tile layout (K, out, rows), in digital-weight units.
+
+        ``compensated`` includes the drift-compensation factor α (what the layer computes).
+        """
+        self._require_programmed("read_weights()")
+        w = self.weight_now * self.weight_scales.unsqueeze(-1)
+        if compensated and self.gdc_alpha.numel():
+            w = w * self.gdc_alpha.view(self.geometry.num_tiles, -1, 1)
+        return w
+
+    def _require_programmed(self, what: str) -> None:
+        if not self.is_programmed:
+            raise StateError(f"{what} needs programmed devices; call aimc.program(model) first")
+
+    # ------------------------------------------------------------------ checkpoints
+    def get_extra_state(self) -> dict[str, Any]:
+        g = self.geometry
+        return {"config": self.config.to_dict(),
+                "tiles": [g.num_tiles, g.out, g.rows]}
+
+    def set_extra_state(self, state: Any) -> None:
+        self.check_extra_state(state, prefix="")
+
+    def check_extra_state(self, state: Any, prefix: str) -> None:
+        """Raise CheckpointError unless ``state`` matches this array's config and geometry."""
+        g = self.geometry
+        if not isinstance(state, dict) or "config" not in state or "tiles" not in state:
+            raise CheckpointError(f"{prefix}_extra_state is not an aimc tile state; the "
+                                  "checkpoint was not saved from an aimc analog model")
+        if list(state["tiles"]) != [g.num_tiles, g.out, g.rows]:
+            raise CheckpointError(
+                f"{prefix}: checkpoint tiles {state['tiles']} (tiles, cols, rows) do not match "
+                f"this layer's {[g.num_tiles, g.out, g.rows]}; build the same architecture "
+                "and tile size before loading")
+        if state["config"] != self.config.to_dict():
+            mine = self.config.to_dict()
+            diff = _first_difference(state["config"], mine)
+            raise CheckpointError(
+                f"{prefix}: checkpoint was saved with a different analog config ({diff}); "
+                "convert the model with the checkpoint's config, e.g. "
+                "AnalogConfig.from_dict(state_dict[key]['config'])")
+
+    def check_state_shapes(self, state_dict: dict[str, Any], prefix: str) -> None:
+        """Raise CheckpointError if programmed-state tensors have impossible shapes."""
+        expected = self._expected_shapes()
+        for name, shape in expected.items():
+            key = prefix + name
+            if key in state_dict:
+                got = tuple(state_dict[key].shape)
+                if got not in (shape, (0,)):
+                    raise CheckpointError(f"{key} has shape {got}, expected {shape} (or empty); "
+                                          "the checkpoint is from a different architecture")
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
+                              **kwargs: Any) -> None:
+        self.check_state_shapes(state_dict, prefix)
+        for name in _STATE_BUFFERS:
+            key = prefix + name
+            if key in state_dict and state_dict[key].shape != getattr(self, name).shape:
+                setattr(self, name, torch.empty_like(getattr(self, name),
+                                                     ).new_empty(state_dict[key].shape))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _check_time(t: Any) -> float:
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        if isinstance(t, Tensor) and t.numel() == 1:
+            t = float(t)
+        else:
+            raise ConfigError(f"time must be a number of seconds, got {type(t).__name__}")
+    t = float(t)
+    if math.isnan(t) or t < 0 or math.isinf(t):
+        raise ConfigError(f"time must be a finite number of seconds >= 0 after programming, "
+                          f"got {t}")
+    return t
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else key)
+    return f"{path}: checkpoint {a!r} vs model {b!r}"
