@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import math
-
 from aimc.config.base import ConfigBase, check_nonnegative, check_positive, check_type, config
 from aimc.errors import ConfigError
 

@@ -17,9 +17,9 @@ from aimc.physics.devices import (
 from aimc.physics.mapping import conductances_to_weights, weights_to_conductances
 from aimc.physics.mvm import analog_mvm
 from aimc.physics.periphery import (
+    adc,
     apply_noise_management,
     dac,
-    adc,
     ir_drop_coefficient,
     ir_drop_row_factor,
     quantize,

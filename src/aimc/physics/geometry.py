@@ -203,7 +203,7 @@ class ConvGeometry(TileGeometry):
         """Grouped convolution over all tiles at once → (B, K, out_g, L)."""
         b = x.shape[0]
         xc = x.reshape(b, self.num_tiles * self.c_t, *x.shape[3:])
-        wc = w.reshape(self.num_tiles * self.out_g, self.c_t, *self.kernel_size)
+        wc = w.reshape(-1, self.c_t, *self.kernel_size)
         y = self._conv(xc, wc, None, self.stride, self.padding, self.dilation, self.num_tiles)
         return y.view(b, self.num_tiles, -1, *y.shape[2:])
 

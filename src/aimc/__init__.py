@@ -1,0 +1,28 @@
+"""aimc: analog in-memory computing simulation for PyTorch.
+
+Quick start::
+
+    import aimc
+    analog = aimc.convert_to_analog(model, aimc.presets.rasch2023())
+    aimc.program(analog, generator=torch.Generator().manual_seed(0))
+    with aimc.at_time(analog, 3600.0):        # one hour after programming
+        y = analog(x)
+"""
+
+from aimc import presets, units
+from aimc.checkpoint import load_checkpoint, save_checkpoint
+from aimc.config import AnalogConfig
+from aimc.convert import analog_layers, convert_to_analog, convert_to_digital
+from aimc.errors import AimcError, CheckpointError, ConfigError, ShapeError, StateError
+from aimc.inference import at_time, calibrate_input_ranges, program, set_time, tile_arrays
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "presets", "units", "AnalogConfig",
+    "convert_to_analog", "convert_to_digital", "analog_layers",
+    "program", "set_time", "at_time", "calibrate_input_ranges", "tile_arrays",
+    "save_checkpoint", "load_checkpoint",
+    "AimcError", "ConfigError", "StateError", "ShapeError", "CheckpointError",
+    "__version__",
+]

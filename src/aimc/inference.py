@@ -1,0 +1,127 @@
+"""Inference lifecycle over whole models: program, set the time, calibrate input ranges.
+
+Semantics follow physics.md §1.4: :func:`program` draws programming noise and drift
+exponents once; :func:`set_time` / :func:`at_time` compute drift from that programmed state
+and draw fresh read noise on every call; drift compensation is re-measured at every time.
+Re-program to get an independent programming draw (e.g. per evaluation repeat).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from aimc.convert import analog_layers
+from aimc.errors import StateError
+from aimc.tile.array import TileArray, _check_time
+
+__all__ = ["program", "set_time", "at_time", "calibrate_input_ranges", "tile_arrays"]
+
+
+def tile_arrays(model: nn.Module) -> list[TileArray]:
+    """Every tile array in ``model``."""
+    return [m for m in model.modules() if isinstance(m, TileArray)]
+
+
+def _require_analog(model: nn.Module, what: str) -> list[Any]:
+    layers = analog_layers(model)
+    if not layers:
+        raise StateError(f"{what}: the model has no analog layers; convert it first with "
+                         "aimc.convert_to_analog(model, aimc.presets.rasch2023())")
+    return layers
+
+
+def program(model: nn.Module, *, generator: torch.Generator | None = None) -> nn.Module:
+    """Program every analog layer's digital weights onto its devices (time becomes 0).
+
+    Args:
+        model: a converted model.
+        generator: RNG for programming noise, drift exponents and the drift-compensation
+            reference readout (None: the global RNG).
+    """
+    for _, layer in _require_analog(model, "program()"):
+        layer.program(generator=generator)
+    return model
+
+
+def set_time(model: nn.Module, t_inference: float, *,
+             generator: torch.Generator | None = None) -> nn.Module:
+    """Set every analog layer to ``t_inference`` seconds after programming.
+
+    Draws fresh read noise and re-measures drift compensation.
+
+    Raises:
+        StateError: if any analog layer was not programmed.
+        ConfigError: if ``t_inference`` is negative, infinite or not a number.
+    """
+    t = _check_time(t_inference)
+    layers = _require_analog(model, "set_time()")
+    unprogrammed = [n or "<model>" for n, layer in layers if not layer.is_programmed]
+    if unprogrammed:
+        raise StateError(f"set_time() before program(): layers {unprogrammed[:5]} are not "
+                         "programmed; call aimc.program(model) first")
+    for _, layer in layers:
+        layer.set_time(t, generator=generator)
+    return model
+
+
+@contextlib.contextmanager
+def at_time(model: nn.Module, t_inference: float, *,
+            generator: torch.Generator | None = None) -> Iterator[nn.Module]:
+    """Context manager: the model at ``t_inference`` s; the previous state comes back on exit.
+
+    Example::
+
+        aimc.program(model, generator=g)
+        for t in (1.0, 3600.0, 86400.0, 3.15e7):
+            with aimc.at_time(model, t, generator=g):
+                accuracy = evaluate(model)
+    """
+    arrays = tile_arrays(model)
+    saved = [(a, a.weight_now.clone(), a.gdc_alpha.clone(), a.t_inference.clone())
+             for a in arrays]
+    set_time(model, t_inference, generator=generator)
+    try:
+        yield model
+    finally:
+        for a, w, alpha, t in saved:
+            a.weight_now = w
+            a.gdc_alpha = alpha
+            a.t_inference.copy_(t)
+
+
+@torch.no_grad()
+def calibrate_input_ranges(model: nn.Module, batches: Iterable[Any], *,
+                           num_batches: int | None = None) -> nn.Module:
+    """Initialise every tile's input range from data (for directly mapped FP models).
+
+    Runs the model in train mode on up to ``num_batches`` batches (default: the config's
+    ``init_from_data``) so each tile sets r = alpha·std(x) averaged over batches, then
+    restores the previous train/eval mode. Batches may be tensors or (input, target) pairs.
+    """
+    arrays = [a for a in tile_arrays(model) if a.input_range is not None]
+    if not arrays:
+        return model
+    limit = num_batches if num_batches is not None else max(
+        (a.config.input_range.init_from_data for a in arrays if a.config.input_range), default=1)
+    was_training = model.training
+    for a in arrays:
+        a.input_range_batches.zero_()
+    model.train()
+    try:
+        for i, batch in enumerate(batches):
+            if i >= limit:
+                break
+            x = batch[0] if isinstance(batch, (tuple, list)) else batch
+            model(x) if isinstance(x, Tensor) else model(*x)
+    finally:
+        model.train(was_training)
+    for a in arrays:  # freeze: no further updates from training batches
+        cfg = a.config.input_range
+        if cfg is not None:
+            a.input_range_batches.fill_(max(int(a.input_range_batches), cfg.init_from_data))
+    return model
