@@ -82,16 +82,13 @@ def at_time(model: nn.Module, t_inference: float, *,
                 accuracy = evaluate(model)
     """
     arrays = tile_arrays(model)
-    saved = [(a, a.weight_now.clone(), a.gdc_alpha.clone(), a.t_inference.clone())
-             for a in arrays]
+    saved = [(a, a.snapshot()) for a in arrays]
     set_time(model, t_inference, generator=generator)
     try:
         yield model
     finally:
-        for a, w, alpha, t in saved:
-            a.weight_now = w
-            a.gdc_alpha = alpha
-            a.t_inference.copy_(t)
+        for a, state in saved:
+            a.restore(state)
 
 
 @torch.no_grad()

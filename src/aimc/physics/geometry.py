@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from aimc.errors import ConfigError
+from aimc.physics.periphery import ir_drop_row_factor
 
 __all__ = ["LinearGeometry", "ConvGeometry", "TileGeometry", "split_rows"]
 
@@ -34,6 +35,16 @@ def split_rows(n: int, max_rows: int) -> tuple[int, int]:
 class TileGeometry:
     """Interface; see :class:`LinearGeometry` and :class:`ConvGeometry`."""
 
+    _row_factor: Tensor | None = None
+
+    def ir_row_factor(self, like: Tensor) -> Tensor:
+        """IR-drop row factor f_j (rows,) on the device/dtype of ``like`` (cached)."""
+        f = self._row_factor
+        if f is None or f.device != like.device or f.dtype != like.dtype:
+            f = ir_drop_row_factor(self.rows, device=like.device, dtype=like.dtype)
+            self._row_factor = f
+        return f
+
     num_tiles: int
     rows: int
     out: int
@@ -42,6 +53,7 @@ class TileGeometry:
     batch_dim: int  # the sample axis of tile inputs and outputs
 
     def weight_to_tiles(self, weight: Tensor) -> Tensor: ...
+    def row_view(self, f: Tensor) -> Tensor: ...
     def weight_from_tiles(self, tiles: Tensor) -> Tensor: ...
     def to_tiles(self, x: Tensor) -> Tensor: ...
     def from_tiles(self, y: Tensor) -> Tensor: ...

@@ -7,23 +7,28 @@ weight scale, drift compensation, management scale) → digital sum over tiles.
 Gradients: the clean MVM and the quantisers carry straight-through gradients; the
 nonideal perturbations (IR drop, read and output noise, nonlinearity) are computed without
 gradient, so the backward pass is the ideal one (aihwkit HWA semantics).
+
+Two code paths compute the same function: an autograd path (training) and an in-place,
+allocation-light path used when no gradient is needed (inference). Both draw the noise in
+the same order, so a seed gives the same result on either path.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-from aimc.config.periphery import IOConfig, IterativeBoundManagement
-from aimc.physics._random import randn_like
-from aimc.physics.geometry import TileGeometry
-from aimc.physics.periphery import (
-    adc,
-    apply_noise_management,
-    dac,
-    ir_drop_coefficient,
-    ir_drop_row_factor,
+from aimc.config.periphery import (
+    ConstantNoiseManagement,
+    IOConfig,
+    IterativeBoundManagement,
+    NoNoiseManagement,
 )
+from aimc.physics._random import randn_like
+from aimc.physics.geometry import LinearGeometry, TileGeometry
+from aimc.physics.periphery import adc, apply_noise_management, dac, ir_drop_coefficient
 
 __all__ = ["analog_mvm", "crossbar_mvm"]
 
@@ -42,61 +47,164 @@ def crossbar_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
     Returns:
         ADC outputs (geometry layout, e.g. (K, N, out)) in units of a full-scale MVM.
     """
+    y, step = _crossbar(x, None, w, io, geom, generator)
+    return y if step == 1.0 else y * step
+
+
+def _needs_grad(x: Tensor, w: Tensor) -> bool:
+    return torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)
+
+
+def _crossbar(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig, geom: TileGeometry,
+              generator: torch.Generator | None, w_abs: Tensor | None = None
+              ) -> tuple[Tensor, float]:
+    """Crossbar of x·in_mul; returns (y, step) with the ADC output equal to y·step."""
+    if _needs_grad(x, w) or (in_mul is not None and in_mul.requires_grad):
+        xs = x if in_mul is None else x * in_mul
+        return _crossbar_autograd(xs, w, io, geom, generator), 1.0
+    return _crossbar_inplace(x, in_mul, w, io, geom, generator, w_abs)
+
+
+def _crossbar_autograd(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry,
+                       generator: torch.Generator | None) -> Tensor:
     xq = dac(x, io.dac)
     if io.inp_noise > 0:
         xq = xq + io.inp_noise * randn_like(xq, generator)
+    y = geom.mvm(xq, w)
     ir_on = io.ir_drop is not None and io.ir_drop.scale > 0
-    needs_abs = ir_on or io.read_noise > 0
-    if not (needs_abs or io.out_noise > 0 or io.out_nonlinearity > 0):
-        return adc(geom.mvm(xq, w), io.adc)
-
-    grad = torch.is_grad_enabled() and (xq.requires_grad or w.requires_grad)
+    if not (ir_on or io.read_noise > 0 or io.out_noise > 0 or io.out_nonlinearity > 0):
+        return adc(y, io.adc)
     with torch.no_grad():
         xd, wd = xq.detach(), w.detach()
-        if ir_on:
-            f = ir_drop_row_factor(geom.rows, device=w.device, dtype=w.dtype)
-            if grad:
-                y = geom.mvm(xq, w)
-                y_f = geom.mvm_row_weighted(xd, wd, f)
-            else:
-                y, y_f = geom.mvm_pair(xd, wd, f)
-        else:
-            y = geom.mvm(xq, w) if grad else geom.mvm(xd, wd)
-        # perturbation (no gradient: ideal backward)
-        var = None
-        if needs_abs:
-            w_abs = wd.abs()
-            if ir_on and io.read_noise > 0:
-                n = xd.shape[geom.batch_dim]
-                both = geom.mvm(torch.cat((xd.abs(), xd * xd), dim=geom.batch_dim), w_abs)
-                abs_sum, var = both.split(n, dim=geom.batch_dim)
-            elif ir_on:
-                abs_sum = geom.mvm(xd.abs(), w_abs)
-            else:
-                var = geom.mvm(xd * xd, w_abs)
-        delta = None
-        if ir_on:
-            delta = ir_drop_coefficient(abs_sum, geom.rows, io.ir_drop).mul_(y_f).neg_()
-        if var is not None or io.out_noise > 0:
-            if var is not None:
-                # read noise and output noise are independent Gaussians: one draw, summed σ²
-                std = var.mul_(io.read_noise**2)
-                if io.out_noise > 0:
-                    std.add_(io.out_noise**2)
-                std.sqrt_()
-                noise = std.mul_(randn_like(std, generator))
-            else:
-                noise = io.out_noise * randn_like(y, generator)
-            delta = noise if delta is None else delta.add_(noise)
-    y = y + delta if delta is not None else y
+        delta = _perturbation(xd, wd, None, y.detach(), io, geom, generator, ir_on)
+    y = y + delta
     if io.out_nonlinearity > 0:
         y = y + (y / (1.0 + io.out_nonlinearity * y.detach().abs()) - y).detach()
     return adc(y, io.adc)
 
 
+def _perturbation(xd: Tensor, wd: Tensor, y_f: Tensor | None, like: Tensor, io: IOConfig,
+                  geom: TileGeometry, generator: torch.Generator | None, ir_on: bool) -> Tensor:
+    """IR-drop correction plus read and output noise for the autograd path."""
+    delta = torch.zeros_like(like)
+    _apply_perturbation(delta, xd, wd, y_f, io, geom, generator, ir_on)
+    return delta
+
+
+def _apply_perturbation(y: Tensor, xq: Tensor, w: Tensor, y_f: Tensor | None, io: IOConfig,
+                        geom: TileGeometry, generator: torch.Generator | None, ir_on: bool,
+                        w_abs: Tensor | None = None, unit: float = 1.0) -> None:
+    """Add IR drop (−c·Σ w·x·f), read noise and output noise to ``y`` in place.
+
+    ``xq`` and ``y`` may be in units of ``unit`` (the DAC step): real x = unit·xq and real
+    y = unit·y, so a = n·unit·Σ|w||xq|/g_ratio and the noise σ is divided by ``unit``.
+    """
+    rn, on = io.read_noise, io.out_noise / unit
+    n = xq.shape[geom.batch_dim]
+    bd = geom.batch_dim
+    if ir_on and y_f is None:
+        y_f = geom.mvm_row_weighted(xq, w, geom.ir_row_factor(w))
+    var = abs_sum = None
+    if ir_on or rn > 0:
+        if w_abs is None:
+            w_abs = w.abs()
+        if ir_on and rn > 0:
+            stacked = _stack_pair(xq, bd, lambda out: torch.abs(xq, out=out),
+                                  lambda out: torch.mul(xq, xq, out=out))
+            both = geom.mvm(stacked, w_abs)
+            abs_sum, var = both.narrow(bd, 0, n), both.narrow(bd, n, n)
+        elif ir_on:
+            abs_sum = geom.mvm(xq.abs(), w_abs)
+        else:
+            var = geom.mvm(xq * xq, w_abs)
+    if ir_on:
+        assert io.ir_drop is not None and abs_sum is not None and y_f is not None
+        c = ir_drop_coefficient(abs_sum, geom.rows, io.ir_drop, unit=unit)
+        y.addcmul_(c, y_f, value=-1.0)
+    if var is not None:
+        # read and output noise are independent Gaussians: one draw with the summed variance
+        std = var.mul_(rn * rn)
+        if on > 0:
+            std.add_(on * on)
+        y.addcmul_(randn_like(std, generator), std.sqrt_())
+    elif on > 0:
+        y.add_(randn_like(y, generator), alpha=on)
+
+
+def _stack_pair(x: Tensor, dim: int, first, second) -> Tensor:  # type: ignore[no-untyped-def]
+    """Tensor with ``first(out=…)`` and ``second(out=…)`` written side by side along ``dim``."""
+    shape = list(x.shape)
+    n = shape[dim]
+    shape[dim] = 2 * n
+    out = torch.empty(shape, dtype=x.dtype, device=x.device)
+    first(out.narrow(dim, 0, n))
+    second(out.narrow(dim, n, n))
+    return out
+
+
+def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
+                      geom: TileGeometry, generator: torch.Generator | None,
+                      w_abs: Tensor | None = None) -> tuple[Tensor, float]:
+    """No-grad crossbar with few allocations; returns (y, step), ADC output = y·step.
+
+    Works in units of the DAC step u internally (inputs become integers after rounding),
+    which saves two passes over the inputs; the unit is folded into the output step.
+    """
+    bd = geom.batch_dim
+    n = x.shape[bd]
+    ir_on = io.ir_drop is not None and io.ir_drop.scale > 0
+    pair_inputs = ir_on and isinstance(geom, LinearGeometry)
+    shape = list(x.shape)
+    if pair_inputs:
+        shape[bd] = 2 * n
+    buf = torch.empty(shape, dtype=x.dtype, device=x.device)
+    xq = buf.narrow(bd, 0, n) if pair_inputs else buf
+    d = io.dac
+    unit = d.step_size if d.steps is not None else 1.0
+    # DAC: scale to units of u, clip, round (in place)
+    if in_mul is None:
+        if unit == 1.0:
+            xq.copy_(x)
+        else:
+            torch.mul(x, 1.0 / unit, out=xq)
+    else:
+        torch.mul(x, in_mul if unit == 1.0 else in_mul * (1.0 / unit), out=xq)
+    if not math.isinf(d.bound):
+        xq.clamp_(-d.bound / unit, d.bound / unit)
+    if d.steps is not None:
+        xq.round_()
+    if io.inp_noise > 0:
+        xq.add_(randn_like(xq, generator), alpha=io.inp_noise / unit)
+    # MVM (+ the IR-drop weighted MVM in the same call)
+    y_f = None
+    if pair_inputs:
+        torch.mul(xq, geom.row_view(geom.ir_row_factor(w)), out=buf.narrow(bd, n, n))
+        both = geom.mvm(buf, w)
+        y, y_f = both.narrow(bd, 0, n), both.narrow(bd, n, n)
+    elif ir_on:
+        y, y_f = geom.mvm_pair(xq, w, geom.ir_row_factor(w))
+    else:
+        y = geom.mvm(xq, w)
+    if ir_on or io.read_noise > 0 or io.out_noise > 0:
+        _apply_perturbation(y, xq, w, y_f, io, geom, generator, ir_on, w_abs, unit)
+    if io.out_nonlinearity > 0:
+        y.div_(y.abs().mul_(io.out_nonlinearity * unit).add_(1.0))
+    # ADC: quantise to integer steps, clip; the step is folded into the digital scale
+    a = io.adc
+    if a.steps is not None:
+        step = a.step_size
+        y.mul_(unit / step).round_()
+    else:
+        step = unit
+    if not math.isinf(a.bound):
+        y.clamp_(-a.bound / step, a.bound / step)
+    return y, step
+
+
 def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
                out_scale: Tensor, input_range: Tensor | None = None,
-               generator: torch.Generator | None = None) -> Tensor:
+               generator: torch.Generator | None = None,
+               w_abs: Tensor | None = None) -> Tensor:
     """The full analog forward of one layer (without bias).
 
     Args:
@@ -108,21 +216,38 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
             learned output scale.
         input_range: per-tile input range r (K,), or None for no range scaling.
         generator: RNG for the MVM noise.
+        w_abs: optional cached |w| (saves one pass over the weights per call).
 
     Returns:
         Layer output in the layout of ``geom.from_tiles`` (digital units).
     """
+    in_mul = None
     if input_range is not None:
-        x = x / geom.per_tile_in(input_range)
-    x, nm_scale = apply_noise_management(x, io.noise_management, geom.in_vector_dims)
-    y = crossbar_mvm(x, w, io, geom, generator=generator)
+        in_mul = geom.per_tile_in(input_range.reciprocal())
+    nm_scale: Tensor | float = 1.0
+    if _uses_noise_management(io):
+        x = x if in_mul is None else x * in_mul
+        in_mul = None
+        x, nm_scale = apply_noise_management(x, io.noise_management, geom.in_vector_dims)
+    y, step = _crossbar(x, in_mul, w, io, geom, generator, w_abs)
     if isinstance(io.bound_management, IterativeBoundManagement):
-        y, nm_scale = _iterative_bound_management(x, w, y, nm_scale, io, geom, generator)
+        y = y if step == 1.0 else y * step
+        step = 1.0
+        base = x if in_mul is None else x * in_mul
+        y, nm_scale = _iterative_bound_management(base, w, y, nm_scale, io, geom, generator)
     scale = out_scale if input_range is None else out_scale * input_range.unsqueeze(-1)
-    y = y * geom.per_tile_out(scale)
+    if step != 1.0:
+        scale = scale * step
+    y = y * geom.per_tile_out(scale) if y.requires_grad else y.mul_(geom.per_tile_out(scale))
     if not isinstance(nm_scale, float) or nm_scale != 1.0:
         y = y * nm_scale
     return geom.from_tiles(y)
+
+
+def _uses_noise_management(io: IOConfig) -> bool:
+    nm = io.noise_management
+    return not (isinstance(nm, NoNoiseManagement)
+                or (isinstance(nm, ConstantNoiseManagement) and nm.value == 1.0))
 
 
 def _iterative_bound_management(x: Tensor, w: Tensor, y: Tensor, nm_scale: Tensor | float,
@@ -152,13 +277,13 @@ def _iterative_bound_management(x: Tensor, w: Tensor, y: Tensor, nm_scale: Tenso
         if current > bm.max_factor or (dac_step > 0 and dac_step * current > bm.max_res):
             break
         factor = torch.where(saturated, factor * 2.0, factor)
-        in_factor = factor.view(_in_shape(factor, x, geom))
+        in_factor = factor.view(_in_shape(x, geom))
         y_new = crossbar_mvm(x / in_factor, w, io, geom, generator=generator)
         y = torch.where(saturated, y_new, y)
     return y, factor * nm_scale
 
 
-def _in_shape(factor: Tensor, x: Tensor, geom: TileGeometry) -> list[int]:
+def _in_shape(x: Tensor, geom: TileGeometry) -> list[int]:
     shape = [1] * x.dim()
     for d in range(x.dim()):
         if d not in geom.in_vector_dims:
