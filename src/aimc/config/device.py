@@ -79,6 +79,10 @@ class PCMNoiseModel(DeviceModel):
         n = "PCMNoiseModel"
         check_positive(n, "t_read", self.t_read)
         check_positive(n, "prog_coeff_g_ref", self.prog_coeff_g_ref)
+        if self.t0 < self.t_read:
+            raise ConfigError(f"PCMNoiseModel.t0={self.t0} s is shorter than t_read={self.t_read}"
+                              " s; the first read cannot precede the end of programming by less "
+                              "than one read duration — raise t0 or lower t_read")
         for field, length in (("prog_coeffs", 3), ("nu_mean_coeffs", 2), ("nu_mean_bounds", 2),
                               ("nu_std_coeffs", 2), ("nu_std_bounds", 2),
                               ("read_noise_coeffs", 3)):

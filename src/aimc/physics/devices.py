@@ -130,7 +130,8 @@ def program_conductances(g_target: Tensor, cfg: DeviceModel, *,
 def conductances_at(g_prog: Tensor, nu: Tensor, t_inference: float, cfg: DeviceModel, *,
                     generator: torch.Generator | None = None) -> Tensor:
     """Conductances t_inference seconds after programming: drift + fresh read noise."""
-    if t_inference < 0 or math.isnan(t_inference):
-        raise ConfigError(f"inference time must be >= 0 s, got {t_inference}")
+    if not math.isfinite(t_inference) or t_inference < 0:
+        raise ConfigError(f"inference time must be a finite number of seconds >= 0, got "
+                          f"{t_inference}")
     g = drift(g_prog, nu, t_inference, cfg.t0)
     return read_noise(g, g_prog, t_inference, cfg, generator=generator)
