@@ -141,7 +141,8 @@ def config_from_dict(data: dict[str, Any], expected: type | None = None) -> Conf
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
         hint = f"did you mean '{close[0]}'?" if close else "see aimc.config for the config types"
         raise ConfigError(f"unknown config type '{name}'; {hint}")
-    if isinstance(version, bool) or not isinstance(version, int) or version > CONFIG_VERSION or version < 1:
+    bad_type = isinstance(version, bool) or not isinstance(version, int)
+    if bad_type or version > CONFIG_VERSION or version < 1:
         raise ConfigError(
             f"config version {version!r} is not supported by this aimc (knows 1..{CONFIG_VERSION});"
             " upgrade aimc or re-export the config"
