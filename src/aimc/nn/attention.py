@@ -76,10 +76,11 @@ class AnalogMultiheadAttention(AnalogLayerMixin, nn.MultiheadAttention):
     def _project(self, key: str, x: Tensor) -> Tensor:
         e = self.embed_dim
         lead = x.shape[:-1]
-        y = self.proj_tiles[key](x.reshape(-1, x.shape[-1]), self._proj_weight(key))
+        bias = None
         if self.in_proj_bias is not None:
             i = "qkv".index(key)
-            y = y + self.in_proj_bias[i * e:(i + 1) * e]
+            bias = self.in_proj_bias[i * e:(i + 1) * e]
+        y = self.proj_tiles[key](x.reshape(-1, x.shape[-1]), self._proj_weight(key), bias)
         return y.view(*lead, e)
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor,

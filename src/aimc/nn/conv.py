@@ -51,9 +51,7 @@ class _AnalogConvNd(AnalogLayerMixin):
         x = input.unsqueeze(0) if unbatched else input
         if conv.padding_mode != "zeros":
             x = F.pad(x, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
-        y = self.tiles(x, self.weight)
-        if self.bias is not None:
-            y = y + self.bias.view(1, -1, *([1] * n))
+        y = self.tiles(x, self.weight, self.bias)
         return y.squeeze(0) if unbatched else y
 
     @classmethod

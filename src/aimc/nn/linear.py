@@ -41,9 +41,7 @@ class AnalogLinear(AnalogLayerMixin, nn.Linear):
     def forward(self, input: Tensor) -> Tensor:
         self._check_input(input, "input", tuple(range(1, 9)), self.in_features, -1)
         lead = input.shape[:-1]
-        y = self.tiles(input.reshape(-1, self.in_features), self.weight)
-        if self.bias is not None:
-            y = y + self.bias
+        y = self.tiles(input.reshape(-1, self.in_features), self.weight, self.bias)
         return y.view(*lead, self.out_features)
 
     @classmethod

@@ -66,9 +66,7 @@ class _AnalogRNNBase(AnalogLayerMixin):
 
     def _project(self, kind: str, layer: int, suffix: str, x: Tensor) -> Tensor:
         name = f"weight_{kind}_l{layer}{suffix}"
-        y = self.tile_arrays[name](x, getattr(self, name))
-        b = self._bias(kind, layer, suffix)
-        return y if b is None else y + b
+        return self.tile_arrays[name](x, getattr(self, name), self._bias(kind, layer, suffix))
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Any]:
         rnn: Any = self

@@ -62,6 +62,8 @@ class TileGeometry:
     def mvm(self, x: Tensor, w: Tensor) -> Tensor: ...
     def mvm_row_weighted(self, x: Tensor, w: Tensor, f: Tensor) -> Tensor: ...
     def mvm_pair(self, x: Tensor, w: Tensor, f: Tensor) -> tuple[Tensor, Tensor]: ...
+    def bias_tile_view(self, bias: Tensor) -> Tensor | None: ...
+    def bias_out_view(self, bias: Tensor) -> Tensor: ...
 
 
 @dataclass
@@ -113,6 +115,13 @@ class LinearGeometry(TileGeometry):
 
     def row_view(self, f: Tensor) -> Tensor:
         return f.view(1, 1, self.rows)
+
+    def bias_tile_view(self, bias: Tensor) -> Tensor | None:
+        """Bias broadcastable to tile outputs when there is one tile (else None)."""
+        return bias.view(1, 1, -1) if self.num_tiles == 1 else None
+
+    def bias_out_view(self, bias: Tensor) -> Tensor:
+        return bias
 
     def mvm(self, x: Tensor, w: Tensor) -> Tensor:
         """(K, N, rows) × (K, out, rows) → (K, N, out)."""
@@ -206,6 +215,15 @@ class ConvGeometry(TileGeometry):
 
     def per_tile_in(self, v: Tensor) -> Tensor:
         return v.view(1, self.num_tiles, *([1] * (1 + self.spatial)))
+
+    def bias_tile_view(self, bias: Tensor) -> Tensor | None:
+        """Bias broadcastable to tile outputs when each group has one tile (else None)."""
+        if self.tiles_per_group != 1:
+            return None
+        return bias.view(1, self.num_tiles, self.out_g, *([1] * self.spatial))
+
+    def bias_out_view(self, bias: Tensor) -> Tensor:
+        return bias.view(1, -1, *([1] * self.spatial))
 
     def per_tile_out(self, v: Tensor) -> Tensor:
         """(K,) or (K, out) → broadcastable to (B, K, out, *out_spatial)."""

@@ -204,7 +204,7 @@ def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
 def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
                out_scale: Tensor, input_range: Tensor | None = None,
                generator: torch.Generator | None = None,
-               w_abs: Tensor | None = None) -> Tensor:
+               w_abs: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
     """The full analog forward of one layer (without bias).
 
     Args:
@@ -217,6 +217,7 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
         input_range: per-tile input range r (K,), or None for no range scaling.
         generator: RNG for the MVM noise.
         w_abs: optional cached |w| (saves one pass over the weights per call).
+        bias: optional digital bias (out features,), added after the digital sum.
 
     Returns:
         Layer output in the layout of ``geom.from_tiles`` (digital units).
@@ -238,10 +239,19 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
     scale = out_scale if input_range is None else out_scale * input_range.unsqueeze(-1)
     if step != 1.0:
         scale = scale * step
-    y = y * geom.per_tile_out(scale) if y.requires_grad else y.mul_(geom.per_tile_out(scale))
-    if not isinstance(nm_scale, float) or nm_scale != 1.0:
+    scale = geom.per_tile_out(scale)
+    has_nm = not isinstance(nm_scale, float) or nm_scale != 1.0
+    fused_bias = None if bias is None or has_nm else geom.bias_tile_view(bias)
+    if fused_bias is not None:  # y·scale + bias in one pass, contiguous for from_tiles
+        return geom.from_tiles(torch.addcmul(fused_bias, y, scale))
+    y = y * scale if y.requires_grad else y.mul_(scale)
+    if has_nm:
         y = y * nm_scale
-    return geom.from_tiles(y)
+    out = geom.from_tiles(y)
+    if bias is not None:
+        b = geom.bias_out_view(bias)
+        out = out + b if (out.requires_grad or b.requires_grad) else out.add_(b)
+    return out
 
 
 def _uses_noise_management(io: IOConfig) -> bool:

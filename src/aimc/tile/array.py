@@ -137,10 +137,11 @@ class TileArray(nn.Module):
         return 0 if isinstance(self.geometry, LinearGeometry) else 1
 
     # ------------------------------------------------------------------ forward
-    def forward(self, x: Tensor, weight: Tensor) -> Tensor:
+    def forward(self, x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         """Analog MVM of layer inputs ``x`` (layer layout) with digital ``weight``.
 
-        Returns the layer output without bias, in the layout of ``geometry.from_tiles``.
+        ``bias`` (out features,) is added digitally. Returns the layer output in the layout
+        of ``geometry.from_tiles``.
         """
         g = self.geometry
         x_tiles = g.to_tiles(x)
@@ -161,12 +162,12 @@ class TileArray(nn.Module):
             out_scale, input_range = self._eval_scales()
             return analog_mvm(x_tiles, self.weight_now, self.config.forward, g,
                               out_scale=out_scale, input_range=input_range,
-                              w_abs=self.weight_abs)
+                              w_abs=self.weight_abs, bias=bias)
         w_tiles = g.weight_to_tiles(weight)
         out_scale = self._scales(w_tiles)
         w = w_tiles / out_scale.unsqueeze(-1)
         return analog_mvm(x_tiles, w, self.config.forward, g, out_scale=out_scale,
-                          input_range=self.input_range)
+                          input_range=self.input_range, bias=bias)
 
     def _eval_scales(self) -> tuple[Tensor, Tensor | None]:
         """Digital output scale (weight scale × α) and input range, cached between calls.
