@@ -17,7 +17,6 @@ from aimc.nn import (
     AnalogConv2d,
     AnalogGRU,
     AnalogLinear,
-    AnalogLSTM,
     AnalogMultiheadAttention,
     AnalogTransformerEncoderLayer,
 )
@@ -26,6 +25,15 @@ from aimc.tile import TileArray
 
 IDEAL = aimc.presets.ideal()
 RASCH = aimc.presets.rasch2023()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny tensors: intra-op threads only add overhead (and spin badly on a busy 2-core box)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 class Block(nn.Module):

@@ -28,6 +28,15 @@ from aimc.nn import (
 IDEAL = aimc.presets.ideal()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny tensors: intra-op threads only add overhead (and spin badly on a busy 2-core box)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # ----------------------------------------------------------------------------- helpers
 def _tensors(tree: Any) -> list[Tensor]:
     """Every tensor in a nested tuple/list (None skipped)."""
@@ -120,6 +129,7 @@ CONV1D_CASES = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("kw", CONV1D_CASES, ids=lambda kw: str(sorted(kw.items())))
 @pytest.mark.parametrize("batched", [True, False])
 def test_conv1d_ideal(kw: dict, batched: bool) -> None:
@@ -303,6 +313,15 @@ def test_mha_ideal_unbatched(kind: str | None, need_weights: bool) -> None:
                          **masks)
 
 
+def test_mha_ideal_is_causal() -> None:
+    ref, analog = _mha_pair(batch_first=True)
+    q, _, _ = _qkv(True, src=4)
+    causal = torch.ones(4, 4, dtype=torch.bool).triu(1)
+    assert_same_as_torch(ref, analog, q, q, q, attn_mask=causal, is_causal=True)
+    assert_same_as_torch(ref, analog, q, q, q, attn_mask=causal, is_causal=True,
+                         need_weights=False)
+
+
 def test_mha_ideal_unbatched_key_padding_mask() -> None:
     ref, analog = _mha_pair()
     kpm = torch.tensor([False, False, True, False, True])
@@ -433,3 +452,24 @@ def test_from_float_copies_requires_grad_and_keeps_source() -> None:
         analog.weight.add_(1.0)
     for k, v in ref.state_dict().items():
         assert torch.equal(v, before[k])
+
+
+# ----------------------------------------------------------------------------- float64
+@pytest.mark.parametrize("make,shape", [
+    (lambda: nn.Linear(600, 5), (3, 600)),
+    (lambda: nn.Conv2d(64, 4, 3, padding=1, groups=2), (2, 64, 5, 5)),
+    (lambda: nn.GRU(5, 4, num_layers=2, bidirectional=True), (3, 2, 5)),
+    (lambda: nn.LSTM(5, 4, batch_first=True), (2, 3, 5)),
+], ids=["linear", "conv2d", "gru", "lstm"])
+def test_ideal_float64_is_tight(make, shape: tuple[int, ...]) -> None:
+    ref = make().double()
+    analog = aimc.convert_to_analog(ref, IDEAL)
+    assert next(analog.parameters()).dtype == torch.float64
+    assert_same_as_torch(ref, analog, torch.randn(shape, dtype=torch.float64))
+
+
+def test_ideal_mha_float64() -> None:
+    ref = nn.MultiheadAttention(8, 2, kdim=5, vdim=6, dtype=torch.float64)
+    analog = aimc.convert_to_analog(ref, IDEAL)
+    q, k, v = (t.double() for t in _qkv(False, 5, 6))
+    assert_same_as_torch(ref, analog, q, k, v, attn_mask=torch.randn(4, 5, dtype=torch.float64))

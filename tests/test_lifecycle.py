@@ -18,6 +18,15 @@ G_MAX = RASCH.device.g_max
 SIGMA_PROG_MAX = 0.0422
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny tensors: intra-op threads only add overhead (and spin badly on a busy 2-core box)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
@@ -237,8 +246,9 @@ def test_read_weights_drifts_but_compensated_stays_close() -> None:
     layer = model[0]
     raw = layer.read_weights(compensated=False)
     comp = layer.read_weights()
-    assert raw.norm() < 0.8 * layer.weight.norm()
-    assert abs(float(comp.norm() / layer.weight.norm()) - 1.0) < 0.15
+    w = layer.weight.detach()
+    assert raw.norm() < 0.8 * w.norm()
+    assert abs(float(comp.norm() / w.norm()) - 1.0) < 0.15
 
 
 def test_read_weights_ideal_is_exact() -> None:

@@ -15,7 +15,6 @@ from typing import Any
 
 from torch import nn
 
-from aimc.checkpoint import validate_state_dict_hook
 from aimc.config import AnalogConfig
 from aimc.errors import ConfigError, ConversionWarning
 from aimc.nn import (
@@ -28,6 +27,7 @@ from aimc.nn import (
     AnalogTransformerEncoderLayer,
 )
 from aimc.nn.base import AnalogLayerMixin, resolve_config
+from aimc.tile.validate import validate_state_dict_hook
 
 __all__ = ["convert_to_analog", "convert_to_digital", "ANALOG_LAYERS", "analog_layers"]
 
@@ -84,6 +84,8 @@ def convert_to_analog(model: nn.Module, config: AnalogConfig, *,
     """
     if not isinstance(model, nn.Module):
         raise ConfigError(f"convert_to_analog expects an nn.Module, got {type(model).__name__}")
+    if config is None:
+        raise ConfigError("convert_to_analog needs a config, e.g. aimc.presets.rasch2023()")
     config = resolve_config(config)
     overrides = dict(overrides or {})
     names = {n for n, _ in model.named_modules()}
@@ -97,7 +99,11 @@ def convert_to_analog(model: nn.Module, config: AnalogConfig, *,
     if not inplace:
         model = copy.deepcopy(model)
     counter = [0]
-    root = _convert(model, "", config, filter_fn, overrides, counter)
+    actions: list[Callable[[], None]] = []
+    # build every analog layer first; modify the model only once nothing can fail any more
+    root = _convert(model, "", config, filter_fn, overrides, counter, actions)
+    for act in actions:
+        act()
     if counter[0] == 0:
         warnings.warn("convert_to_analog converted no layer: the model has no Linear, Conv1d, "
                       "Conv2d, LSTM, GRU or MultiheadAttention (or filter_fn excluded them all)",
@@ -108,20 +114,22 @@ def convert_to_analog(model: nn.Module, config: AnalogConfig, *,
 
 
 def _convert(module: nn.Module, name: str, config: AnalogConfig, filter_fn: FilterFn | None,
-             overrides: dict[str, AnalogConfig], counter: list[int]) -> nn.Module:
+             overrides: dict[str, AnalogConfig], counter: list[int],
+             actions: list[Callable[[], None]]) -> nn.Module:
+    """The converted ``module``; changes to existing modules are deferred into ``actions``."""
     target = _analog_type(module)
     if target is not None and (filter_fn is None or filter_fn(module, name)):
         module = target.from_float(module, overrides.get(name, config))  # type: ignore[attr-defined]
         counter[0] += 1
     elif type(module) is nn.TransformerEncoderLayer:
-        module.__class__ = AnalogTransformerEncoderLayer
+        actions.append(lambda m=module: setattr(m, "__class__", AnalogTransformerEncoderLayer))
     elif isinstance(module, nn.TransformerEncoder):
-        module.use_nested_tensor = False
+        actions.append(lambda m=module: setattr(m, "use_nested_tensor", False))
     for child_name, child in list(module.named_children()):
         full = f"{name}.{child_name}" if name else child_name
-        new = _convert(child, full, config, filter_fn, overrides, counter)
+        new = _convert(child, full, config, filter_fn, overrides, counter, actions)
         if new is not child:
-            setattr(module, child_name, new)
+            actions.append(lambda m=module, n=child_name, c=new: setattr(m, n, c))
     return module
 
 

@@ -106,6 +106,8 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[Any], *,
     limit = num_batches if num_batches is not None else max(
         (a.config.input_range.init_from_data for a in arrays if a.config.input_range), default=1)
     was_training = model.training
+    saved = [(a, a.input_range.detach().clone(), a.input_range_batches.clone())
+             for a in arrays if a.input_range is not None]
     for a in arrays:
         a.input_range_batches.zero_()
     model.train()
@@ -115,6 +117,11 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[Any], *,
                 break
             x = batch[0] if isinstance(batch, (tuple, list)) else batch
             model(x) if isinstance(x, Tensor) else model(*x)
+    except BaseException:
+        for a, r, n in saved:  # a failed calibration leaves the model as it was
+            a.input_range.copy_(r)
+            a.input_range_batches.copy_(n)
+        raise
     finally:
         model.train(was_training)
     for a in arrays:  # freeze: no further updates from training batches

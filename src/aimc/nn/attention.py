@@ -10,6 +10,7 @@ the biases.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -55,6 +56,7 @@ class AnalogMultiheadAttention(AnalogLayerMixin, nn.MultiheadAttention):
             key: TileArray(LinearGeometry(size, embed_dim, max_rows), self.analog_config,
                            device=ref.device, dtype=ref.dtype)
             for key, size in sizes.items()})
+        self._register_checkpoint_validation()
 
     def _proj_weight(self, key: str) -> Tensor:
         e = self.embed_dim
@@ -155,7 +157,7 @@ class AnalogMultiheadAttention(AnalogLayerMixin, nn.MultiheadAttention):
     @classmethod
     def from_float(cls, module: nn.MultiheadAttention, config: AnalogConfig | None = None
                    ) -> AnalogMultiheadAttention:
-        """Analog copy; ``out_proj`` is the same (digital) module, converted separately."""
+        """Analog copy; ``out_proj`` is copied as is (``convert_to_analog`` converts it)."""
         if module.bias_k is not None or module.add_zero_attn:
             raise ConfigError("cannot convert an nn.MultiheadAttention with add_bias_kv or "
                               "add_zero_attn; exclude it with filter_fn")
@@ -168,7 +170,7 @@ class AnalogMultiheadAttention(AnalogLayerMixin, nn.MultiheadAttention):
             for name, p in module.named_parameters(recurse=False):
                 getattr(new, name).copy_(p)
                 getattr(new, name).requires_grad_(p.requires_grad)
-        new.out_proj = module.out_proj
+        new.out_proj = copy.deepcopy(module.out_proj)
         new._copy_mode_from(module)
         return new
 
@@ -192,7 +194,7 @@ class AnalogMultiheadAttention(AnalogLayerMixin, nn.MultiheadAttention):
                         out.in_proj_weight[i * e:(i + 1) * e].copy_(w)
                     else:
                         getattr(out, f"{key}_proj_weight").copy_(w)
-        out.out_proj = self.out_proj
+        out.out_proj = copy.deepcopy(self.out_proj)
         out.train(self.training)
         return out
 

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from aimc.config import AnalogConfig
 from aimc.errors import ConfigError, ShapeError
 from aimc.tile.array import TileArray
+from aimc.tile.validate import validate_state_dict_hook
 
 __all__ = ["AnalogLayerMixin", "resolve_config"]
 
@@ -88,6 +89,10 @@ class AnalogLayerMixin:
         if x.device != ref.device:
             raise ShapeError(f"{name} lives on {ref.device} but got a {what} on {x.device}; "
                              f"move it with x.to('{ref.device}') or model.to('{x.device}')")
+
+    def _register_checkpoint_validation(self) -> None:
+        """Validate checkpoints against this layer before any tensor is copied."""
+        self.register_load_state_dict_pre_hook(validate_state_dict_hook)  # type: ignore[attr-defined]
 
     def _copy_mode_from(self, module: nn.Module) -> None:
         self.train(module.training)  # type: ignore[attr-defined]

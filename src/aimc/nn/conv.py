@@ -39,6 +39,7 @@ class _AnalogConvNd(AnalogLayerMixin):
                                 tuple(conv.stride), padding, tuple(conv.dilation))
         self.tiles = TileArray(geometry, self.analog_config, device=self.weight.device,
                                dtype=self.weight.dtype)
+        self._register_checkpoint_validation()
 
     def tile_weights(self) -> Iterator[tuple[str, TileArray, Tensor]]:
         yield "weight", self.tiles, self.weight

@@ -34,6 +34,7 @@ class AnalogLinear(AnalogLayerMixin, nn.Linear):
                                   self.analog_config.mapping.tiles.max_rows)
         self.tiles = TileArray(geometry, self.analog_config, device=self.weight.device,
                                dtype=self.weight.dtype)
+        self._register_checkpoint_validation()
 
     def tile_weights(self) -> Iterator[tuple[str, TileArray, Tensor]]:
         yield "weight", self.tiles, self.weight

@@ -47,6 +47,7 @@ class _AnalogRNNBase(AnalogLayerMixin):
             arrays[name] = TileArray(LinearGeometry(inp, out, max_rows), self.analog_config,
                                      device=ref.device, dtype=ref.dtype)
         self.tile_arrays = nn.ModuleDict(arrays)
+        self._register_checkpoint_validation()
 
     def _named_weights(self) -> Iterator[tuple[str, Tensor]]:
         rnn: Any = self
@@ -124,6 +125,13 @@ class _AnalogRNNBase(AnalogLayerMixin):
             raise ShapeError("AnalogLSTM expects hx=(h_0, c_0)")
         fixed = []
         for s in states:
+            if not isinstance(s, Tensor):
+                raise ShapeError(f"{type(self).__name__} expects tensor initial states, got "
+                                 f"{type(s).__name__}")
+            if s.dtype != x.dtype or s.device != x.device:
+                raise ShapeError(f"{type(self).__name__} got initial states of {s.dtype} on "
+                                 f"{s.device} but input of {x.dtype} on {x.device}; cast with "
+                                 "h_0.to(input)")
             s = s.unsqueeze(1) if unbatched else s
             if tuple(s.shape) != shape:
                 raise ShapeError(f"{type(self).__name__} expects initial states of shape "

@@ -47,7 +47,7 @@ from aimc.physics.mvm import analog_mvm, crossbar_mvm
 
 __all__ = ["TileArray"]
 
-_STATE_BUFFERS = ("g_programmed", "drift_nu", "weight_scales", "weight_now", "gdc_reference",
+STATE_BUFFERS = ("g_programmed", "drift_nu", "weight_scales", "weight_now", "gdc_reference",
                   "gdc_alpha")
 
 
@@ -80,7 +80,7 @@ class TileArray(nn.Module):
                                                                 device=device))
         self.register_buffer("programmed", torch.zeros((), dtype=torch.bool, device=device))
         self.register_buffer("t_inference", torch.zeros((), dtype=torch.float64, device=device))
-        for name in _STATE_BUFFERS:
+        for name in STATE_BUFFERS:
             self.register_buffer(name, torch.empty(0, **kw))
         self.register_buffer("weight_abs", torch.empty(0, **kw), persistent=False)
         self._calibration_checked = False
@@ -259,7 +259,7 @@ class TileArray(nn.Module):
     def clear_programming(self) -> None:
         """Forget the programmed state (back to mapping the digital weights on the fly)."""
         like = self.weight_scales
-        for name in (*_STATE_BUFFERS, "weight_abs"):
+        for name in (*STATE_BUFFERS, "weight_abs"):
             setattr(self, name, like.new_empty(0))
         self.programmed.fill_(False)
         self.t_inference.fill_(0.0)
@@ -335,7 +335,7 @@ class TileArray(nn.Module):
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
                               **kwargs: Any) -> None:
         self.check_state_shapes(state_dict, prefix)
-        for name in _STATE_BUFFERS:
+        for name in STATE_BUFFERS:
             key = prefix + name
             if key in state_dict:
                 mine, theirs = getattr(self, name), state_dict[key]
