@@ -18,6 +18,7 @@ Usage: python benchmarks/bench_inference.py [--model mlp|cnn|all] [--batches 1,6
        [--repeats 15] [--device cpu|cuda] [--json OUT.json]
 """
 
+# ruff: noqa: I001  (common must be imported before torch: it pins the thread counts)
 from __future__ import annotations
 
 import argparse
@@ -69,6 +70,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--json", default=None)
+    ap.add_argument("--md", default=None, help="also write a Markdown summary here")
     args = ap.parse_args()
     device = args.device
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -95,7 +97,7 @@ def main() -> None:
             x = torch.randn(bs, *in_shape, device=device)
             cases = {"fp32": fp_model, **{k: m for k, (m, _) in analog.items()}}
 
-            def call(m: torch.nn.Module) -> None:
+            def call(m: torch.nn.Module, x: torch.Tensor = x) -> None:
                 m(x)
                 sync()
 
@@ -129,6 +131,55 @@ def main() -> None:
     if args.json:
         write_json(args.json, out)
         print("wrote", args.json)
+    if args.md:
+        write_markdown(args.md, out, " ".join(["python", "benchmarks/bench_inference.py",
+                                               *__import__("sys").argv[1:]]))
+        print("wrote", args.md)
+
+
+def write_markdown(path: str, out: dict, command: str) -> None:
+    """A table of median ratios per (model, config, batch) plus the memory breakdown."""
+    rows = [r for r in out["results"] if r["config"] != "fp32"]
+    batches = sorted({r["batch"] for r in rows})
+    env = out["env_start"]
+    lines = [
+        "# Inference forward pass: aimc vs plain torch FP32",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {env['cpu']}, {env['threads']} threads, torch {env['torch']}, device "
+        f"{out['device']}; load average at start {env['loadavg']}.",
+        "",
+        "Ratio = median time per forward / median of the plain torch FP32 model, timed "
+        "interleaved in the same run (after `program` + `set_time(3600)`, eval, no_grad).",
+        "",
+        "| model | config | " + " | ".join(f"batch {b}" for b in batches) + " |",
+        "|---|---|" + "---|" * len(batches),
+    ]
+    for model in dict.fromkeys(r["model"] for r in rows):
+        for cfg in dict.fromkeys(r["config"] for r in rows):
+            cells = []
+            for b in batches:
+                hit = [r for r in rows if (r["model"], r["config"], r["batch"]) == (model, cfg, b)]
+                cells.append(f"{hit[0]['ratio_vs_fp32_median']:.2f}× "
+                             f"({1e3 * hit[0]['median_s']:.3g} ms)" if hit else "–")
+            lines.append(f"| {model} | {cfg} | " + " | ".join(cells) + " |")
+    fp = {(r["model"], r["batch"]): r["median_s"] for r in out["results"]
+          if r["config"] == "fp32"}
+    lines += ["", "FP32 medians: " + ", ".join(f"{m} b{b}: {1e3 * t:.3g} ms"
+                                                for (m, b), t in fp.items()), "",
+              "## Memory of the converted, programmed model (parameters + buffers)", "",
+              "| model | config | ratio vs FP32 | breakdown (bytes) |", "|---|---|---|---|"]
+    for model, per in out["memory"].items():
+        for cfg, mem in per.items():
+            if cfg == "fp32":
+                continue
+            parts = ", ".join(f"{k} {v}" for k, v in mem.items()
+                              if k not in ("total", "ratio_vs_fp32") and v)
+            lines.append(f"| {model} | {cfg} | {mem['ratio_vs_fp32']:.2f}× | {parts} |")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    __import__("os").replace(tmp, path)
 
 
 if __name__ == "__main__":
