@@ -43,7 +43,7 @@ from aimc.experiments.progress import progress
 
 __all__ = [
     "DemoSettings", "DigitsData", "TIMES", "TIME_LABELS", "DATA_SPLIT_SEED",
-    "load_digits_data", "make_cnn", "iterate_batches", "train_model", "accuracy",
+    "load_digits_data", "make_cnn", "describe_model", "iterate_batches", "train_model", "accuracy",
     "evaluate_over_time", "run_demo", "preset_config",
 ]
 
@@ -77,11 +77,11 @@ class DemoSettings:
 
     seed: int = 0
     repeats: int = 5
-    epochs: int = 15
-    hwa_epochs: int = 15
+    epochs: int = 20
+    hwa_epochs: int = 20
     batch_size: int = 32
     lr: float = 2e-3
-    hwa_lr: float = 5e-4
+    hwa_lr: float = 1e-3
     test_size: float = 0.25
     times: tuple[float, ...] = TIMES
     preset: str = "rasch2023"
@@ -117,7 +117,7 @@ class DemoSettings:
     @classmethod
     def quick_settings(cls, **overrides: Any) -> DemoSettings:
         """Smoke-test settings (seconds, not minutes); ``overrides`` win."""
-        base: dict[str, Any] = {"epochs": 2, "hwa_epochs": 1, "repeats": 2,
+        base: dict[str, Any] = {"epochs": 3, "hwa_epochs": 1, "repeats": 2,
                                 "train_subset": 400, "quick": True}
         base.update(overrides)
         return cls(**base)
@@ -202,6 +202,22 @@ def make_cnn(num_classes: int = 10) -> nn.Sequential:
         nn.Linear(32 * 4 * 4, 64), nn.ReLU(),
         nn.Linear(64, num_classes),
     )
+
+
+def describe_model(model: nn.Module) -> str:
+    """A one-line summary of a sequential model, e.g. ``Conv2d(1→16, 3x3)-ReLU-…``."""
+    parts = []
+    for m in (model if isinstance(model, nn.Sequential) else [model]):
+        if isinstance(m, nn.Conv2d):
+            k = "x".join(map(str, m.kernel_size))
+            parts.append(f"Conv2d({m.in_channels}→{m.out_channels}, {k})")
+        elif isinstance(m, nn.Linear):
+            parts.append(f"Linear({m.in_features}→{m.out_features})")
+        elif isinstance(m, nn.MaxPool2d):
+            parts.append(f"MaxPool2d({m.kernel_size})")
+        else:
+            parts.append(type(m).__name__)
+    return "-".join(parts)
 
 
 def iterate_batches(x: Tensor, y: Tensor, batch_size: int, *,
@@ -390,7 +406,7 @@ def run_demo(settings: DemoSettings | None = None, out_dir: str | os.PathLike[st
                   "programming": results["direct"]["programming_seeds"]},
         "dataset": {"name": "sklearn.datasets.load_digits (8x8, 10 classes)",
                     "n_train": int(data.x_train.shape[0]), "n_test": int(data.x_test.shape[0])},
-        "model": {"architecture": repr(make_cnn()).replace("\n", " "),
+        "model": {"architecture": describe_model(fp),
                   "parameters": sum(p.numel() for p in fp.parameters())},
         "preset": settings.preset,
         "config": config.to_dict(),

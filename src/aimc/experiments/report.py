@@ -14,7 +14,7 @@ import contextlib
 import io
 import json
 import os
-import tempfile
+import secrets
 import warnings
 from pathlib import Path
 from typing import Any
@@ -33,10 +33,14 @@ _ANALOG_ROWS = (("direct", "FP weights, direct mapping"), ("hwa", "HWA-trained")
 
 # --------------------------------------------------------------------------- files
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace`` (parents created)."""
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace`` (parents created).
+
+    The file gets the usual permissions (0o666 minus the umask).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -126,7 +130,7 @@ def plot_accuracy_vs_time(metrics: dict[str, Any], path: str | os.PathLike[str])
         return None
     times = [max(float(t), 1e-3) for t in metrics["times_s"]]  # log axis: t = 0 → 1 ms
     acc = metrics["accuracy"]
-    fig = Figure(figsize=(6.4, 4.2), dpi=120)
+    fig = Figure(figsize=(6.4, 4.8), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.axhline(100 * acc["fp"], color="black", ls="--", lw=1.2,
@@ -149,7 +153,8 @@ def plot_accuracy_vs_time(metrics: dict[str, Any], path: str | os.PathLike[str])
     ax.set_title(f"8x8 digits CNN on the {metrics['preset']} PCM crossbar "
                  f"(mean ± std, {repeats} repeats)", fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+              frameon=False)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
