@@ -34,6 +34,7 @@ from aimc.config.periphery import (
     NoiseManagement,
     NoNoiseManagement,
 )
+from aimc.config.runtime import Runtime
 
 __all__ = [
     "CONFIG_VERSION", "ConfigBase", "config_from_dict",
@@ -44,5 +45,5 @@ __all__ = [
     "TileSplit", "UnitCell", "WeightScaling",
     "AbsMaxNoiseManagement", "BoundManagement", "ConstantNoiseManagement", "Converter",
     "IOConfig", "IRDrop", "IterativeBoundManagement", "NoBoundManagement", "NoiseManagement",
-    "NoNoiseManagement",
+    "NoNoiseManagement", "Runtime",
 ]

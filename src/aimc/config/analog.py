@@ -14,6 +14,7 @@ from aimc.config.compensation import DriftCompensation, GlobalCompensation
 from aimc.config.device import DeviceModel, PCMNoiseModel
 from aimc.config.mapping import Mapping
 from aimc.config.periphery import IOConfig
+from aimc.config.runtime import Runtime
 from aimc.errors import ConfigError
 
 __all__ = ["InputRange", "AnalogConfig"]
@@ -70,6 +71,8 @@ class AnalogConfig(ConfigBase):
         input_range: per-tile input range (:class:`InputRange`) or None (inputs enter the
             noise management unscaled).
         drift_compensation: :class:`GlobalCompensation` (standard), per column, or none.
+        runtime: simulation settings (:class:`Runtime`), e.g. the precision of the MVMs that
+            feed noise and IR drop.
     """
 
     device: DeviceModel = PCMNoiseModel()
@@ -77,6 +80,7 @@ class AnalogConfig(ConfigBase):
     mapping: Mapping = Mapping()
     input_range: InputRange | None = InputRange()
     drift_compensation: DriftCompensation = GlobalCompensation()
+    runtime: Runtime = Runtime()
 
     def _validate(self) -> None:
         n = "AnalogConfig"
@@ -86,3 +90,4 @@ class AnalogConfig(ConfigBase):
         if self.input_range is not None:
             check_instance(n, "input_range", self.input_range, InputRange)
         check_instance(n, "drift_compensation", self.drift_compensation, DriftCompensation)
+        check_instance(n, "runtime", self.runtime, Runtime)

@@ -35,15 +35,13 @@ def split_rows(n: int, max_rows: int) -> tuple[int, int]:
 class TileGeometry:
     """Interface; see :class:`LinearGeometry` and :class:`ConvGeometry`."""
 
-    _row_factor: Tensor | None = None
-
     def ir_row_factor(self, like: Tensor) -> Tensor:
         """IR-drop row factor f_j (rows,) on the device/dtype of ``like`` (cached)."""
-        f = self._row_factor
-        if f is None or f.device != like.device or f.dtype != like.dtype:
-            f = ir_drop_row_factor(self.rows, device=like.device, dtype=like.dtype)
-            self._row_factor = f
-        return f
+        cache = self.__dict__.setdefault("_row_factors", {})
+        key = (like.device, like.dtype)
+        if key not in cache:
+            cache[key] = ir_drop_row_factor(self.rows, device=like.device, dtype=like.dtype)
+        return cache[key]
 
     num_tiles: int
     rows: int

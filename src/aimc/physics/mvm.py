@@ -30,7 +30,34 @@ from aimc.physics._random import randn_like
 from aimc.physics.geometry import LinearGeometry, TileGeometry
 from aimc.physics.periphery import adc, apply_noise_management, dac, ir_drop_coefficient
 
-__all__ = ["analog_mvm", "crossbar_mvm"]
+__all__ = ["analog_mvm", "crossbar_mvm", "perturbation_dtype"]
+
+_FAST_BF16: dict[str, bool] = {}
+
+
+def _fast_bf16(device: torch.device) -> bool:
+    """Whether ``device`` has fast bfloat16 matmuls (cached per device type)."""
+    kind = device.type
+    if kind not in _FAST_BF16:
+        if kind == "cuda":
+            _FAST_BF16[kind] = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        elif kind == "cpu":
+            cpu = getattr(torch, "cpu", None)
+            checks = [getattr(cpu, name, None) for name in
+                      ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+            _FAST_BF16[kind] = any(bool(check()) for check in checks if check is not None)
+        else:
+            _FAST_BF16[kind] = False
+    return _FAST_BF16[kind]
+
+
+def perturbation_dtype(dtype: torch.dtype, device: torch.device, precision: str) -> torch.dtype:
+    """The dtype of the perturbation MVMs (see :class:`aimc.config.Runtime`)."""
+    if precision == "native" or dtype != torch.float32:
+        return dtype
+    if precision == "bfloat16" or _fast_bf16(device):
+        return torch.bfloat16
+    return dtype
 
 
 def crossbar_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
@@ -56,17 +83,45 @@ def _needs_grad(x: Tensor, w: Tensor) -> bool:
 
 
 def _crossbar(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig, geom: TileGeometry,
-              generator: torch.Generator | None, w_abs: Tensor | None = None
+              generator: torch.Generator | None, pert: PerturbationWeights | None = None
               ) -> tuple[Tensor, float]:
     """Crossbar of x·in_mul; returns (y, step) with the ADC output equal to y·step."""
+    if pert is None:
+        pert = PerturbationWeights(w.dtype)
     if _needs_grad(x, w) or (in_mul is not None and in_mul.requires_grad):
         xs = x if in_mul is None else x * in_mul
-        return _crossbar_autograd(xs, w, io, geom, generator), 1.0
-    return _crossbar_inplace(x, in_mul, w, io, geom, generator, w_abs)
+        return _crossbar_autograd(xs, w, io, geom, generator, pert), 1.0
+    return _crossbar_inplace(x, in_mul, w, io, geom, generator, pert)
+
+
+class PerturbationWeights:
+    """The weights as the perturbation MVMs use them: |w| and w in the perturbation dtype.
+
+    Built lazily from ``w`` unless a tile array hands in cached copies.
+    """
+
+    __slots__ = ("dtype", "abs", "low")
+
+    def __init__(self, dtype: torch.dtype, abs: Tensor | None = None, low: Tensor | None = None):
+        self.dtype = dtype
+        self.abs = abs
+        self.low = low
+
+    def weight_abs(self, w: Tensor) -> Tensor:
+        if self.abs is None:
+            self.abs = w.abs().to(self.dtype)
+        return self.abs
+
+    def weight(self, w: Tensor) -> Tensor:
+        if self.dtype == w.dtype:
+            return w
+        if self.low is None:
+            self.low = w.to(self.dtype)
+        return self.low
 
 
 def _crossbar_autograd(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry,
-                       generator: torch.Generator | None) -> Tensor:
+                       generator: torch.Generator | None, pert: PerturbationWeights) -> Tensor:
     xq = dac(x, io.dac)
     if io.inp_noise > 0:
         xq = xq + io.inp_noise * randn_like(xq, generator)
@@ -76,51 +131,45 @@ def _crossbar_autograd(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry,
         return adc(y, io.adc)
     with torch.no_grad():
         xd, wd = xq.detach(), w.detach()
-        delta = _perturbation(xd, wd, None, y.detach(), io, geom, generator, ir_on)
+        delta = torch.zeros_like(y)
+        _apply_perturbation(delta, xd, wd, None, io, geom, generator, ir_on, pert)
     y = y + delta
     if io.out_nonlinearity > 0:
         y = y + (y / (1.0 + io.out_nonlinearity * y.detach().abs()) - y).detach()
     return adc(y, io.adc)
 
 
-def _perturbation(xd: Tensor, wd: Tensor, y_f: Tensor | None, like: Tensor, io: IOConfig,
-                  geom: TileGeometry, generator: torch.Generator | None, ir_on: bool) -> Tensor:
-    """IR-drop correction plus read and output noise for the autograd path."""
-    delta = torch.zeros_like(like)
-    _apply_perturbation(delta, xd, wd, y_f, io, geom, generator, ir_on)
-    return delta
-
-
 def _apply_perturbation(y: Tensor, xq: Tensor, w: Tensor, y_f: Tensor | None, io: IOConfig,
                         geom: TileGeometry, generator: torch.Generator | None, ir_on: bool,
-                        w_abs: Tensor | None = None, unit: float = 1.0) -> None:
+                        pert: PerturbationWeights, unit: float = 1.0) -> None:
     """Add IR drop (−c·Σ w·x·f), read noise and output noise to ``y`` in place.
 
     ``xq`` and ``y`` may be in units of ``unit`` (the DAC step): real x = unit·xq and real
     y = unit·y, so a = n·unit·Σ|w||xq|/g_ratio and the noise σ is divided by ``unit``.
+    The MVMs here only feed perturbations and run in ``pert.dtype``.
     """
     rn, on = io.read_noise, io.out_noise / unit
     n = xq.shape[geom.batch_dim]
     bd = geom.batch_dim
+    xl = xq if pert.dtype == xq.dtype else xq.to(pert.dtype)
     if ir_on and y_f is None:
-        y_f = geom.mvm_row_weighted(xq, w, geom.ir_row_factor(w))
+        y_f = geom.mvm_row_weighted(xl, pert.weight(w), geom.ir_row_factor(xl))
     var = abs_sum = None
     if ir_on or rn > 0:
-        if w_abs is None:
-            w_abs = w.abs()
+        w_abs = pert.weight_abs(w)
         if ir_on and rn > 0:
-            stacked = _stack_pair(xq, bd, lambda out: torch.abs(xq, out=out),
-                                  lambda out: torch.mul(xq, xq, out=out))
-            both = geom.mvm(stacked, w_abs)
+            stacked = _stack_pair(xl, bd, lambda out: torch.abs(xl, out=out),
+                                  lambda out: torch.mul(xl, xl, out=out))
+            both = geom.mvm(stacked, w_abs).to(y.dtype)
             abs_sum, var = both.narrow(bd, 0, n), both.narrow(bd, n, n)
         elif ir_on:
-            abs_sum = geom.mvm(xq.abs(), w_abs)
+            abs_sum = geom.mvm(xl.abs(), w_abs).to(y.dtype)
         else:
-            var = geom.mvm(xq * xq, w_abs)
+            var = geom.mvm(xl * xl, w_abs).to(y.dtype)
     if ir_on:
         assert io.ir_drop is not None and abs_sum is not None and y_f is not None
         c = ir_drop_coefficient(abs_sum, geom.rows, io.ir_drop, unit=unit)
-        y.addcmul_(c, y_f, value=-1.0)
+        y.addcmul_(c, y_f.to(y.dtype), value=-1.0)
     if var is not None:
         # read and output noise are independent Gaussians: one draw with the summed variance
         std = var.mul_(rn * rn)
@@ -144,7 +193,7 @@ def _stack_pair(x: Tensor, dim: int, first, second) -> Tensor:  # type: ignore[n
 
 def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
                       geom: TileGeometry, generator: torch.Generator | None,
-                      w_abs: Tensor | None = None) -> tuple[Tensor, float]:
+                      pert: PerturbationWeights) -> tuple[Tensor, float]:
     """No-grad crossbar with few allocations; returns (y, step), ADC output = y·step.
 
     Works in units of the DAC step u internally (inputs become integers after rounding),
@@ -153,7 +202,8 @@ def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
     bd = geom.batch_dim
     n = x.shape[bd]
     ir_on = io.ir_drop is not None and io.ir_drop.scale > 0
-    pair_inputs = ir_on and isinstance(geom, LinearGeometry)
+    # in the layer's own precision, Σ w·x and Σ w·x·f share one matmul (stacked inputs)
+    pair_inputs = ir_on and isinstance(geom, LinearGeometry) and pert.dtype == x.dtype
     shape = list(x.shape)
     if pair_inputs:
         shape[bd] = 2 * n
@@ -181,12 +231,12 @@ def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
         torch.mul(xq, geom.row_view(geom.ir_row_factor(w)), out=buf.narrow(bd, n, n))
         both = geom.mvm(buf, w)
         y, y_f = both.narrow(bd, 0, n), both.narrow(bd, n, n)
-    elif ir_on:
+    elif ir_on and pert.dtype == x.dtype:
         y, y_f = geom.mvm_pair(xq, w, geom.ir_row_factor(w))
     else:
         y = geom.mvm(xq, w)
     if ir_on or io.read_noise > 0 or io.out_noise > 0:
-        _apply_perturbation(y, xq, w, y_f, io, geom, generator, ir_on, w_abs, unit)
+        _apply_perturbation(y, xq, w, y_f, io, geom, generator, ir_on, pert, unit)
     if io.out_nonlinearity > 0:
         y.div_(y.abs().mul_(io.out_nonlinearity * unit).add_(1.0))
     # ADC: quantise to integer steps, clip; the step is folded into the digital scale
@@ -204,7 +254,7 @@ def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
 def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
                out_scale: Tensor, input_range: Tensor | None = None,
                generator: torch.Generator | None = None,
-               w_abs: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
+               pert: PerturbationWeights | None = None, bias: Tensor | None = None) -> Tensor:
     """The full analog forward of one layer (without bias).
 
     Args:
@@ -216,7 +266,8 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
             learned output scale.
         input_range: per-tile input range r (K,), or None for no range scaling.
         generator: RNG for the MVM noise.
-        w_abs: optional cached |w| (saves one pass over the weights per call).
+        pert: the weights for the perturbation MVMs (dtype, cached |w|); default: the
+            layer's dtype, computed from ``w``.
         bias: optional digital bias (out features,), added after the digital sum.
 
     Returns:
@@ -230,7 +281,7 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
         x = x if in_mul is None else x * in_mul
         in_mul = None
         x, nm_scale = apply_noise_management(x, io.noise_management, geom.in_vector_dims)
-    y, step = _crossbar(x, in_mul, w, io, geom, generator, w_abs)
+    y, step = _crossbar(x, in_mul, w, io, geom, generator, pert)
     if isinstance(io.bound_management, IterativeBoundManagement):
         y = y if step == 1.0 else y * step
         step = 1.0
@@ -288,7 +339,8 @@ def _iterative_bound_management(x: Tensor, w: Tensor, y: Tensor, nm_scale: Tenso
             break
         factor = torch.where(saturated, factor * 2.0, factor)
         in_factor = factor.view(_in_shape(x, geom))
-        y_new = crossbar_mvm(x / in_factor, w, io, geom, generator=generator)
+        y_new, step = _crossbar(x / in_factor, None, w, io, geom, generator)
+        y_new = y_new if step == 1.0 else y_new * step
         y = torch.where(saturated, y_new, y)
     return y, factor * nm_scale
 

@@ -13,8 +13,9 @@ state as buffers:
   ``weight_scales`` (K, out) digital column scales; ``weight_now`` (K, out, rows) the
   normalised weights the hardware holds at the current time; ``gdc_reference`` and
   ``gdc_alpha`` (K,) or (K, out) drift compensation; ``t_inference`` (s) the simulated time
-  since programming. ``weight_abs`` (non-persistent) caches |weight_now| for the IR-drop
-  and read-noise MVMs.
+  since programming. ``weight_abs`` and ``weight_low`` (non-persistent) cache |weight_now|
+  and weight_now in the dtype of the perturbation MVMs (IR drop, read noise; see
+  :class:`aimc.config.Runtime`).
 
 Semantics (physics.md §1.4): ``program`` draws programming noise and drift exponents once;
 ``set_time(t)`` recomputes drift from the stored state and draws fresh read noise. In
@@ -43,7 +44,7 @@ from aimc.errors import CheckpointError, ConfigError, StateError
 from aimc.physics.devices import conductances_at, program_conductances
 from aimc.physics.geometry import LinearGeometry, TileGeometry
 from aimc.physics.mapping import conductances_to_weights, weights_to_conductances
-from aimc.physics.mvm import analog_mvm, crossbar_mvm
+from aimc.physics.mvm import PerturbationWeights, analog_mvm, crossbar_mvm, perturbation_dtype
 
 __all__ = ["TileArray"]
 
@@ -83,8 +84,9 @@ class TileArray(nn.Module):
         for name in STATE_BUFFERS:
             self.register_buffer(name, torch.empty(0, **kw))
         self.register_buffer("weight_abs", torch.empty(0, **kw), persistent=False)
+        self.register_buffer("weight_low", torch.empty(0, **kw), persistent=False)
         self._calibration_checked = False
-        self._eval_cache: tuple[tuple[Any, ...], Tensor, Tensor | None] | None = None
+        self._eval_cache: tuple[Any, Tensor, Tensor | None] | None = None
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -162,12 +164,24 @@ class TileArray(nn.Module):
             out_scale, input_range = self._eval_scales()
             return analog_mvm(x_tiles, self.weight_now, self.config.forward, g,
                               out_scale=out_scale, input_range=input_range,
-                              w_abs=self.weight_abs, bias=bias)
+                              pert=self._cached_perturbation_weights(), bias=bias)
         w_tiles = g.weight_to_tiles(weight)
         out_scale = self._scales(w_tiles)
         w = w_tiles / out_scale.unsqueeze(-1)
+        pert = PerturbationWeights(self._perturbation_dtype(w))
         return analog_mvm(x_tiles, w, self.config.forward, g, out_scale=out_scale,
-                          input_range=self.input_range, bias=bias)
+                          input_range=self.input_range, pert=pert, bias=bias)
+
+    def _perturbation_dtype(self, w: Tensor) -> torch.dtype:
+        return perturbation_dtype(w.dtype, w.device, self.config.runtime.perturbation_precision)
+
+    def _cached_perturbation_weights(self) -> PerturbationWeights:
+        w = self.weight_now
+        dtype = self._perturbation_dtype(w)
+        if self.weight_abs.dtype != dtype or self.weight_abs.device != w.device:
+            self._set_weight_now(w)  # moved to another device/dtype since: rebuild the caches
+        return PerturbationWeights(dtype, self.weight_abs,
+                                   self.weight_low if self.weight_low.numel() else None)
 
     def _eval_scales(self) -> tuple[Tensor, Tensor | None]:
         """Digital output scale (weight scale × α) and input range, cached between calls.
@@ -176,14 +190,16 @@ class TileArray(nn.Module):
         from, so any change to them (set_time, calibration, loading) invalidates it.
         """
         r = self.input_range
-        key = (id(self.weight_scales), self.weight_scales._version, id(self.gdc_alpha),
-               self.gdc_alpha._version, None if r is None else (id(r), r._version))
+        sources = (self.weight_scales, self.gdc_alpha, r)
+        versions = tuple(-1 if t is None else t._version for t in sources)
         cache = self._eval_cache
-        if cache is None or cache[0] != key:
+        # the cache holds its source tensors, so identity checks cannot alias freed tensors
+        if (cache is None or any(a is not b for a, b in zip(cache[0][0], sources))
+                or cache[0][1] != versions):
             scale = self.weight_scales
             if self.gdc_alpha.numel():
                 scale = scale * self.gdc_alpha.view(self.geometry.num_tiles, -1)
-            cache = (key, scale, None if r is None else r.detach())
+            cache = ((sources, versions), scale, None if r is None else r.detach())
             self._eval_cache = cache
         return cache[1], cache[2]
 
@@ -229,7 +245,9 @@ class TileArray(nn.Module):
 
     def _set_weight_now(self, w: Tensor) -> None:
         self.weight_now = w
-        self.weight_abs = w.abs()
+        dtype = self._perturbation_dtype(w)
+        self.weight_abs = w.abs().to(dtype)
+        self.weight_low = w.to(dtype) if dtype != w.dtype else w.new_empty(0)
 
     def snapshot(self) -> tuple[Tensor, Tensor, Tensor]:
         """The time-dependent state (weights now, α, time), for :meth:`restore`."""
@@ -259,7 +277,7 @@ class TileArray(nn.Module):
     def clear_programming(self) -> None:
         """Forget the programmed state (back to mapping the digital weights on the fly)."""
         like = self.weight_scales
-        for name in (*STATE_BUFFERS, "weight_abs"):
+        for name in (*STATE_BUFFERS, "weight_abs", "weight_low"):
             setattr(self, name, like.new_empty(0))
         self.programmed.fill_(False)
         self.t_inference.fill_(0.0)
@@ -342,7 +360,7 @@ class TileArray(nn.Module):
                 if mine.shape != theirs.shape or mine.dtype != theirs.dtype:
                     setattr(self, name, mine.new_empty(theirs.shape, dtype=theirs.dtype))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self.weight_abs = self.weight_now.abs()
+        self._set_weight_now(self.weight_now)
 
 
 def _check_time(t: Any) -> float:
