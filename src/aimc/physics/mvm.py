@@ -30,7 +30,8 @@ from aimc.physics._random import randn_like
 from aimc.physics.geometry import LinearGeometry, TileGeometry
 from aimc.physics.periphery import adc, apply_noise_management, dac, ir_drop_coefficient
 
-__all__ = ["analog_mvm", "crossbar_mvm", "perturbation_dtype"]
+__all__ = ["analog_mvm", "analog_mvm_prepared", "crossbar_mvm", "perturbation_dtype",
+           "prepared_factors", "PerturbationWeights"]
 
 _FAST_BF16: dict[str, bool] = {}
 
@@ -51,11 +52,22 @@ def _fast_bf16(device: torch.device) -> bool:
     return _FAST_BF16[kind]
 
 
-def perturbation_dtype(dtype: torch.dtype, device: torch.device, precision: str) -> torch.dtype:
-    """The dtype of the perturbation MVMs (see :class:`aimc.config.Runtime`)."""
+#: below this many input vectors per call, "auto" keeps the layer's dtype: small bfloat16
+#: matmuls are slower than float32 ones (measured on AVX512-BF16: break-even at 8–16 rows)
+AUTO_BF16_MIN_VECTORS = 8
+
+
+def perturbation_dtype(dtype: torch.dtype, device: torch.device, precision: str,
+                       vectors: int | None = None) -> torch.dtype:
+    """The dtype of the perturbation MVMs (see :class:`aimc.config.Runtime`).
+
+    ``vectors`` is the number of input vectors of the call (None: assume many).
+    """
     if precision == "native" or dtype != torch.float32:
         return dtype
-    if precision == "bfloat16" or _fast_bf16(device):
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if _fast_bf16(device) and (vectors is None or vectors >= AUTO_BF16_MIN_VECTORS):
         return torch.bfloat16
     return dtype
 
@@ -193,7 +205,8 @@ def _stack_pair(x: Tensor, dim: int, first, second) -> Tensor:  # type: ignore[n
 
 def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
                       geom: TileGeometry, generator: torch.Generator | None,
-                      pert: PerturbationWeights) -> tuple[Tensor, float]:
+                      pert: PerturbationWeights, prescaled: bool = False
+                      ) -> tuple[Tensor, float]:
     """No-grad crossbar with few allocations; returns (y, step), ADC output = y·step.
 
     Works in units of the DAC step u internally (inputs become integers after rounding),
@@ -211,14 +224,14 @@ def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
     xq = buf.narrow(bd, 0, n) if pair_inputs else buf
     d = io.dac
     unit = d.step_size if d.steps is not None else 1.0
-    # DAC: scale to units of u, clip, round (in place)
+    # DAC: scale to units of u, clip, round (in place); ``prescaled`` in_mul includes 1/u
     if in_mul is None:
         if unit == 1.0:
             xq.copy_(x)
         else:
             torch.mul(x, 1.0 / unit, out=xq)
     else:
-        torch.mul(x, in_mul if unit == 1.0 else in_mul * (1.0 / unit), out=xq)
+        torch.mul(x, in_mul if (unit == 1.0 or prescaled) else in_mul * (1.0 / unit), out=xq)
     if not math.isinf(d.bound):
         xq.clamp_(-d.bound / unit, d.bound / unit)
     if d.steps is not None:
@@ -290,7 +303,12 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
     scale = out_scale if input_range is None else out_scale * input_range.unsqueeze(-1)
     if step != 1.0:
         scale = scale * step
-    scale = geom.per_tile_out(scale)
+    return _digital_output(y, geom.per_tile_out(scale), nm_scale, bias, geom)
+
+
+def _digital_output(y: Tensor, scale: Tensor, nm_scale: Tensor | float, bias: Tensor | None,
+                    geom: TileGeometry) -> Tensor:
+    """y·scale (·management scale) summed over tiles, plus the digital bias."""
     has_nm = not isinstance(nm_scale, float) or nm_scale != 1.0
     fused_bias = None if bias is None or has_nm else geom.bias_tile_view(bias)
     if fused_bias is not None:  # y·scale + bias in one pass, contiguous for from_tiles
@@ -303,6 +321,42 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
         b = geom.bias_out_view(bias)
         out = out + b if (out.requires_grad or b.requires_grad) else out.add_(b)
     return out
+
+
+def prepared_factors(io: IOConfig, geom: TileGeometry, out_scale: Tensor,
+                     input_range: Tensor | None) -> tuple[Tensor | None, Tensor] | None:
+    """Input and output factors for :func:`analog_mvm_prepared`, or None if it cannot apply.
+
+    The prepared path needs no per-call management: no (non-trivial) noise management and
+    no iterative bound management. Returns (in_mul, out_mul): in_mul = 1/(r·u) per tile
+    (u the DAC step) in tile-input layout, out_mul = out_scale·r·step per tile column in
+    tile-output layout (step the unit of the in-place crossbar's output).
+    """
+    if _uses_noise_management(io) or isinstance(io.bound_management, IterativeBoundManagement):
+        return None
+    unit = io.dac.step_size if io.dac.steps is not None else 1.0
+    step = io.adc.step_size if io.adc.steps is not None else unit
+    in_mul = None
+    if input_range is not None:
+        in_mul = geom.per_tile_in((input_range * unit).reciprocal())
+        out_scale = out_scale * input_range.unsqueeze(-1)
+    elif unit != 1.0:
+        in_mul = geom.per_tile_in(torch.full_like(out_scale[:, 0], 1.0 / unit))
+    return in_mul, geom.per_tile_out(out_scale * step)
+
+
+def analog_mvm_prepared(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
+                        factors: tuple[Tensor | None, Tensor], pert: PerturbationWeights,
+                        bias: Tensor | None = None,
+                        generator: torch.Generator | None = None) -> Tensor:
+    """:func:`analog_mvm` without gradient, with factors from :func:`prepared_factors`.
+
+    The inference fast path of programmed layers: the per-call scale arithmetic is done
+    once per programmed state instead of on every forward.
+    """
+    in_mul, out_mul = factors
+    y, _ = _crossbar_inplace(x, in_mul, w, io, geom, generator, pert, prescaled=True)
+    return _digital_output(y, out_mul, 1.0, bias, geom)
 
 
 def _uses_noise_management(io: IOConfig) -> bool:

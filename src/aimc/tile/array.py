@@ -44,7 +44,14 @@ from aimc.errors import CheckpointError, ConfigError, StateError
 from aimc.physics.devices import conductances_at, program_conductances
 from aimc.physics.geometry import LinearGeometry, TileGeometry
 from aimc.physics.mapping import conductances_to_weights, weights_to_conductances
-from aimc.physics.mvm import PerturbationWeights, analog_mvm, crossbar_mvm, perturbation_dtype
+from aimc.physics.mvm import (
+    PerturbationWeights,
+    analog_mvm,
+    analog_mvm_prepared,
+    crossbar_mvm,
+    perturbation_dtype,
+    prepared_factors,
+)
 
 __all__ = ["TileArray"]
 
@@ -86,7 +93,7 @@ class TileArray(nn.Module):
         self.register_buffer("weight_abs", torch.empty(0, **kw), persistent=False)
         self.register_buffer("weight_low", torch.empty(0, **kw), persistent=False)
         self._calibration_checked = False
-        self._eval_cache: tuple[Any, Tensor, Tensor | None] | None = None
+        self._eval_cache: tuple[Any, Tensor, Tensor | None, Any] | None = None
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -160,30 +167,39 @@ class TileArray(nn.Module):
                         f"{ir.init_value} is used; call aimc.calibrate_input_ranges(model, "
                         "batches) after conversion (or train analog) for a meaningful DAC "
                         "range", stacklevel=3)
+        vectors = x_tiles.shape[g.batch_dim]
         if self.is_programmed and not self.training:
-            out_scale, input_range = self._eval_scales()
-            return analog_mvm(x_tiles, self.weight_now, self.config.forward, g,
-                              out_scale=out_scale, input_range=input_range,
-                              pert=self._cached_perturbation_weights(), bias=bias)
+            io = self.config.forward
+            out_scale, input_range, factors = self._eval_scales()
+            pert = self._cached_perturbation_weights(vectors)
+            if factors is not None and not (torch.is_grad_enabled() and x.requires_grad):
+                return analog_mvm_prepared(x_tiles, self.weight_now, io, g, factors=factors,
+                                           pert=pert, bias=bias)
+            return analog_mvm(x_tiles, self.weight_now, io, g, out_scale=out_scale,
+                              input_range=input_range, pert=pert, bias=bias)
         w_tiles = g.weight_to_tiles(weight)
         out_scale = self._scales(w_tiles)
         w = w_tiles / out_scale.unsqueeze(-1)
-        pert = PerturbationWeights(self._perturbation_dtype(w))
+        pert = PerturbationWeights(self._perturbation_dtype(w, vectors))
         return analog_mvm(x_tiles, w, self.config.forward, g, out_scale=out_scale,
                           input_range=self.input_range, pert=pert, bias=bias)
 
-    def _perturbation_dtype(self, w: Tensor) -> torch.dtype:
-        return perturbation_dtype(w.dtype, w.device, self.config.runtime.perturbation_precision)
+    def _perturbation_dtype(self, w: Tensor, vectors: int | None = None) -> torch.dtype:
+        return perturbation_dtype(w.dtype, w.device, self.config.runtime.perturbation_precision,
+                                  vectors)
 
-    def _cached_perturbation_weights(self) -> PerturbationWeights:
+    def _cached_perturbation_weights(self, vectors: int) -> PerturbationWeights:
+        """Cached |w| (and w) in the perturbation dtype; computed per call if it differs."""
         w = self.weight_now
-        dtype = self._perturbation_dtype(w)
-        if self.weight_abs.dtype != dtype or self.weight_abs.device != w.device:
+        dtype = self._perturbation_dtype(w, vectors)
+        if self.weight_abs.device != w.device or self.weight_abs.dtype not in (dtype, w.dtype):
             self._set_weight_now(w)  # moved to another device/dtype since: rebuild the caches
+        if self.weight_abs.dtype != dtype:
+            return PerturbationWeights(dtype)  # e.g. a batch too small for bfloat16
         return PerturbationWeights(dtype, self.weight_abs,
                                    self.weight_low if self.weight_low.numel() else None)
 
-    def _eval_scales(self) -> tuple[Tensor, Tensor | None]:
+    def _eval_scales(self) -> tuple[Tensor, Tensor | None, Any]:
         """Digital output scale (weight scale × α) and input range, cached between calls.
 
         The cache is keyed on the identity and in-place version of the tensors it derives
@@ -194,14 +210,16 @@ class TileArray(nn.Module):
         versions = tuple(-1 if t is None else t._version for t in sources)
         cache = self._eval_cache
         # the cache holds its source tensors, so identity checks cannot alias freed tensors
-        if (cache is None or any(a is not b for a, b in zip(cache[0][0], sources))
+        if (cache is None or any(a is not b for a, b in zip(cache[0][0], sources, strict=True))
                 or cache[0][1] != versions):
             scale = self.weight_scales
             if self.gdc_alpha.numel():
                 scale = scale * self.gdc_alpha.view(self.geometry.num_tiles, -1)
-            cache = ((sources, versions), scale, None if r is None else r.detach())
+            r_now = None if r is None else r.detach()
+            factors = prepared_factors(self.config.forward, self.geometry, scale, r_now)
+            cache = ((sources, versions), scale, r_now, factors)
             self._eval_cache = cache
-        return cache[1], cache[2]
+        return cache[1], cache[2], cache[3]
 
     # ------------------------------------------------------------------ lifecycle
     @torch.no_grad()
