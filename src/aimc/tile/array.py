@@ -192,7 +192,10 @@ class TileArray(nn.Module):
         """Cached |w| (and w) in the perturbation dtype; computed per call if it differs."""
         w = self.weight_now
         dtype = self._perturbation_dtype(w, vectors)
-        if self.weight_abs.device != w.device or self.weight_abs.dtype not in (dtype, w.dtype):
+        if not self._needs_weight_abs():
+            return PerturbationWeights(dtype)
+        if (self.weight_abs.device != w.device
+                or self.weight_abs.dtype != self._perturbation_dtype(w)):
             self._set_weight_now(w)  # moved to another device/dtype since: rebuild the caches
         if self.weight_abs.dtype != dtype:
             return PerturbationWeights(dtype)  # e.g. a batch too small for bfloat16
@@ -261,8 +264,16 @@ class TileArray(nn.Module):
             self.gdc_alpha = self.gdc_reference / current.clamp(min=1e-4)
         self.t_inference.fill_(t)
 
+    def _needs_weight_abs(self) -> bool:
+        io = self.config.forward
+        return io.read_noise > 0 or (io.ir_drop is not None and io.ir_drop.scale > 0)
+
     def _set_weight_now(self, w: Tensor) -> None:
+        """Set the current weights and rebuild the perturbation caches (|w|, low-precision w)."""
         self.weight_now = w
+        if not self._needs_weight_abs() or not w.numel():
+            self.weight_abs = self.weight_low = w.new_empty(0)
+            return
         dtype = self._perturbation_dtype(w)
         self.weight_abs = w.abs().to(dtype)
         self.weight_low = w.to(dtype) if dtype != w.dtype else w.new_empty(0)
