@@ -14,7 +14,14 @@ from aimc.checkpoint import load_checkpoint, save_checkpoint
 from aimc.config import AnalogConfig
 from aimc.convert import analog_layers, convert_to_analog, convert_to_digital
 from aimc.errors import AimcError, CheckpointError, ConfigError, ShapeError, StateError
-from aimc.inference import at_time, calibrate_input_ranges, program, set_time, tile_arrays
+from aimc.inference import (
+    at_time,
+    calibrate_input_ranges,
+    program,
+    set_noise_generator,
+    set_time,
+    tile_arrays,
+)
 
 __version__ = "0.1.0"
 
@@ -22,6 +29,7 @@ __all__ = [
     "presets", "units", "AnalogConfig",
     "convert_to_analog", "convert_to_digital", "analog_layers",
     "program", "set_time", "at_time", "calibrate_input_ranges", "tile_arrays",
+    "set_noise_generator",
     "save_checkpoint", "load_checkpoint",
     "AimcError", "ConfigError", "StateError", "ShapeError", "CheckpointError",
     "__version__",

@@ -16,10 +16,11 @@ import torch
 from torch import Tensor, nn
 
 from aimc.convert import analog_layers
-from aimc.errors import StateError
+from aimc.errors import ConfigError, StateError
 from aimc.tile.array import TileArray, _check_time
 
-__all__ = ["program", "set_time", "at_time", "calibrate_input_ranges", "tile_arrays"]
+__all__ = ["program", "set_time", "at_time", "calibrate_input_ranges", "tile_arrays",
+           "set_noise_generator"]
 
 
 def tile_arrays(model: nn.Module) -> list[TileArray]:
@@ -33,6 +34,22 @@ def _require_analog(model: nn.Module, what: str) -> list[Any]:
         raise StateError(f"{what}: the model has no analog layers; convert it first with "
                          "aimc.convert_to_analog(model, aimc.presets.rasch2023())")
     return layers
+
+
+def set_noise_generator(model: nn.Module, generator: torch.Generator | None) -> nn.Module:
+    """Use ``generator`` for the per-MVM noise (input, read, output noise) of every tile.
+
+    By default that noise comes from torch's global RNG (like dropout), so
+    ``torch.manual_seed`` reproduces a forward pass. With a generator, forward passes are
+    reproducible independently of other code that uses the global RNG. All tiles share the
+    generator and draw in module order. Pass None to go back to the global RNG.
+    """
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ConfigError(f"generator must be a torch.Generator or None, got "
+                          f"{type(generator).__name__}")
+    for a in tile_arrays(model):
+        a.noise_generator = generator
+    return model
 
 
 def program(model: nn.Module, *, generator: torch.Generator | None = None) -> nn.Module:

@@ -1,9 +1,10 @@
 """Weight → conductance mapping, digital scales and tiling.
 
 A layer's weight matrix W (out × in) is split over tiles of at most ``max_rows`` inputs
-(near-equal row blocks) and ``max_cols`` outputs. On each tile, W is normalised to
-w ∈ [−1, 1] by a digital scale (per column or per tile), and w = 1 maps to g_max on a
-differential pair: G⁺ = max(w, 0)·g_max, G⁻ = max(−w, 0)·g_max (physics.md §1.4,
+(near-equal row blocks); a tile has as many columns as the layer has outputs (no column
+limit, as in the standard preset; column splitting is not implemented yet). On each tile,
+W is normalised to w ∈ [−1, 1] by a digital scale (per column or per tile), and w = 1 maps
+to g_max on a differential pair: G⁺ = max(w, 0)·g_max, G⁻ = max(−w, 0)·g_max (physics.md §1.4,
 aihwkit ``SinglePairConductanceConverter``). Partial sums of the row blocks are added in
 digital (floating point), after each tile's own ADC.
 """
@@ -49,23 +50,18 @@ class DifferentialPair(UnitCell):
 
 @config
 class TileSplit(ConfigBase):
-    """Physical tile size: at most ``max_rows`` inputs and ``max_cols`` outputs per tile.
+    """Physical tile size: at most ``max_rows`` inputs per tile (512 in the standard preset).
 
-    ``max_cols=None`` means no column limit (the standard preset: 512 rows, no column
-    limit). Layers larger than a tile are split into near-equal blocks.
+    Layers with more inputs are split into near-equal row blocks whose partial outputs are
+    summed digitally. There is no column limit (as in the standard preset).
     """
 
     max_rows: int = 512
-    max_cols: int | None = None
 
     def _validate(self) -> None:
         check_type("TileSplit", "max_rows", self.max_rows, int)
         if self.max_rows < 1:
             raise ConfigError(f"TileSplit.max_rows must be >= 1, got {self.max_rows}")
-        if self.max_cols is not None:
-            check_type("TileSplit", "max_cols", self.max_cols, int)
-            if self.max_cols < 1:
-                raise ConfigError(f"TileSplit.max_cols must be >= 1 or None, got {self.max_cols}")
 
 
 @config

@@ -93,6 +93,9 @@ class TileArray(nn.Module):
         self.register_buffer("weight_abs", torch.empty(0, **kw), persistent=False)
         self.register_buffer("weight_low", torch.empty(0, **kw), persistent=False)
         self._calibration_checked = False
+        #: RNG for the per-MVM noise (input, read and output noise); None: the global RNG.
+        #: Not saved in checkpoints (generators are not tensors); see aimc.set_noise_generator.
+        self.noise_generator: torch.Generator | None = None
         self._eval_cache: tuple[Any, Tensor, Tensor | None, Any] | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -174,15 +177,17 @@ class TileArray(nn.Module):
             pert = self._cached_perturbation_weights(vectors)
             if factors is not None and not (torch.is_grad_enabled() and x.requires_grad):
                 return analog_mvm_prepared(x_tiles, self.weight_now, io, g, factors=factors,
-                                           pert=pert, bias=bias)
+                                           pert=pert, bias=bias, generator=self.noise_generator)
             return analog_mvm(x_tiles, self.weight_now, io, g, out_scale=out_scale,
-                              input_range=input_range, pert=pert, bias=bias)
+                              input_range=input_range, pert=pert, bias=bias,
+                              generator=self.noise_generator)
         w_tiles = g.weight_to_tiles(weight)
         out_scale = self._scales(w_tiles)
         w = w_tiles / out_scale.unsqueeze(-1)
         pert = PerturbationWeights(self._perturbation_dtype(w, vectors))
         return analog_mvm(x_tiles, w, self.config.forward, g, out_scale=out_scale,
-                          input_range=self.input_range, pert=pert, bias=bias)
+                          input_range=self.input_range, pert=pert, bias=bias,
+                          generator=self.noise_generator)
 
     def _perturbation_dtype(self, w: Tensor, vectors: int | None = None) -> torch.dtype:
         return perturbation_dtype(w.dtype, w.device, self.config.runtime.perturbation_precision,
