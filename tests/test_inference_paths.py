@@ -68,7 +68,7 @@ def test_auto_precision_rules() -> None:
     assert perturbation_dtype(torch.float64, cpu, "bfloat16") == torch.float64
     assert perturbation_dtype(torch.float32, cpu, "native") == torch.float32
     assert perturbation_dtype(torch.float32, cpu, "bfloat16") == torch.bfloat16
-    assert perturbation_dtype(torch.float32, cpu, "auto", vectors=1) == torch.float32
+    assert perturbation_dtype(torch.float32, cpu, "auto", macs=1000) == torch.float32
     with pytest.raises(ConfigError, match="perturbation_precision"):
         Runtime(perturbation_precision="fp8")
 

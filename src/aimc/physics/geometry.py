@@ -123,8 +123,6 @@ class LinearGeometry(TileGeometry):
 
     def mvm(self, x: Tensor, w: Tensor) -> Tensor:
         """(K, N, rows) × (K, out, rows) → (K, N, out)."""
-        if self.num_tiles == 1:
-            return (x[0] @ w[0].t()).unsqueeze(0)
         return torch.bmm(x, w.transpose(1, 2))
 
     def mvm_row_weighted(self, x: Tensor, w: Tensor, f: Tensor) -> Tensor:

@@ -52,22 +52,23 @@ def _fast_bf16(device: torch.device) -> bool:
     return _FAST_BF16[kind]
 
 
-#: below this many input vectors per call, "auto" keeps the layer's dtype: small bfloat16
-#: matmuls are slower than float32 ones (measured on AVX512-BF16: break-even at 8–16 rows)
-AUTO_BF16_MIN_VECTORS = 8
+#: "auto" keeps the layer's dtype for calls with fewer multiply-accumulates than this:
+#: there the conversions cost more than the faster bfloat16 matmul saves (measured on
+#: AVX512-BF16: a 2×392×256 bmm breaks even at 8–16 input vectors)
+AUTO_BF16_MIN_MACS = 2**20
 
 
 def perturbation_dtype(dtype: torch.dtype, device: torch.device, precision: str,
-                       vectors: int | None = None) -> torch.dtype:
+                       macs: int | None = None) -> torch.dtype:
     """The dtype of the perturbation MVMs (see :class:`aimc.config.Runtime`).
 
-    ``vectors`` is the number of input vectors of the call (None: assume many).
+    ``macs`` is the size of the call's MVM in multiply-accumulates (None: assume large).
     """
     if precision == "native" or dtype != torch.float32:
         return dtype
     if precision == "bfloat16":
         return torch.bfloat16
-    if _fast_bf16(device) and (vectors is None or vectors >= AUTO_BF16_MIN_VECTORS):
+    if _fast_bf16(device) and (macs is None or macs >= AUTO_BF16_MIN_MACS):
         return torch.bfloat16
     return dtype
 
@@ -172,22 +173,24 @@ def _apply_perturbation(y: Tensor, xq: Tensor, w: Tensor, y_f: Tensor | None, io
         if ir_on and rn > 0:
             stacked = _stack_pair(xl, bd, lambda out: torch.abs(xl, out=out),
                                   lambda out: torch.mul(xl, xl, out=out))
-            both = geom.mvm(stacked, w_abs).to(y.dtype)
+            both = geom.mvm(stacked, w_abs)
             abs_sum, var = both.narrow(bd, 0, n), both.narrow(bd, n, n)
         elif ir_on:
-            abs_sum = geom.mvm(xl.abs(), w_abs).to(y.dtype)
+            abs_sum = geom.mvm(xl.abs(), w_abs)
         else:
-            var = geom.mvm(xl * xl, w_abs).to(y.dtype)
+            var = geom.mvm(xl * xl, w_abs)
+    # the perturbation terms stay in pert.dtype; in-place updates of y promote to y's dtype
     if ir_on:
         assert io.ir_drop is not None and abs_sum is not None and y_f is not None
         c = ir_drop_coefficient(abs_sum, geom.rows, io.ir_drop, unit=unit)
-        y.addcmul_(c, y_f.to(y.dtype), value=-1.0)
+        y.addcmul_(c, y_f, value=-1.0)
     if var is not None:
         # read and output noise are independent Gaussians: one draw with the summed variance
         std = var.mul_(rn * rn)
         if on > 0:
             std.add_(on * on)
-        y.addcmul_(randn_like(std, generator), std.sqrt_())
+        noise = torch.randn(std.shape, dtype=y.dtype, device=y.device, generator=generator)
+        y.addcmul_(noise, std.sqrt_())
     elif on > 0:
         y.add_(randn_like(y, generator), alpha=on)
 

@@ -55,6 +55,9 @@ from aimc.physics.mvm import (
 
 __all__ = ["TileArray"]
 
+#: the batch size for which the perturbation caches are built (see ``_perturbation_dtype``)
+CACHE_BATCH = 64
+
 STATE_BUFFERS = ("g_programmed", "drift_nu", "weight_scales", "weight_now", "gdc_reference",
                   "gdc_alpha")
 
@@ -170,7 +173,7 @@ class TileArray(nn.Module):
                         f"{ir.init_value} is used; call aimc.calibrate_input_ranges(model, "
                         "batches) after conversion (or train analog) for a meaningful DAC "
                         "range", stacklevel=3)
-        vectors = x_tiles.shape[g.batch_dim]
+        vectors = x_tiles.shape[g.batch_dim] * math.prod(x_tiles.shape[3:])
         if self.is_programmed and not self.training:
             io = self.config.forward
             out_scale, input_range, factors = self._eval_scales()
@@ -190,8 +193,14 @@ class TileArray(nn.Module):
                           generator=self.noise_generator)
 
     def _perturbation_dtype(self, w: Tensor, vectors: int | None = None) -> torch.dtype:
+        """Perturbation-MVM dtype for a call with ``vectors`` input vectors.
+
+        ``vectors=None`` gives the dtype of the cached weights: the choice for a batch of
+        :data:`CACHE_BATCH` vectors.
+        """
+        n = CACHE_BATCH if vectors is None else vectors
         return perturbation_dtype(w.dtype, w.device, self.config.runtime.perturbation_precision,
-                                  vectors)
+                                  n * w.numel())
 
     def _cached_perturbation_weights(self, vectors: int) -> PerturbationWeights:
         """Cached |w| (and w) in the perturbation dtype; computed per call if it differs."""
