@@ -298,7 +298,7 @@ def test_calibrate_input_ranges_sets_three_sigma() -> None:
     hooks = [model[i].register_forward_pre_hook(
         lambda m, args, i=i: seen[i].append(args[0].detach().clone())) for i in (0, 2)]
     batches = [_data(64, seed=s) * (1 + s) for s in range(3)]
-    aimc.calibrate_input_ranges(model, batches)
+    aimc.calibrate_input_ranges(model, batches, method="std")
     for h in hooks:
         h.remove()
     assert not model.training  # mode restored
@@ -319,9 +319,36 @@ def test_calibrate_input_ranges_num_batches_and_pairs() -> None:
     torch.manual_seed(0)
     model = aimc.convert_to_analog(nn.Linear(32, 4), RASCH)
     x1, x2 = _data(64, seed=1), _data(64, seed=2) * 5
-    aimc.calibrate_input_ranges(model, [(x1, None), (x2, None)], num_batches=1)
+    aimc.calibrate_input_ranges(model, [(x1, None), (x2, None)], num_batches=1, method="std")
     torch.testing.assert_close(model.tiles.input_range[0], 3.0 * x1.std(), rtol=1e-4, atol=1e-6)
     assert model.training  # mode restored (was train)
+
+
+@pytest.mark.parametrize("method", ["quantile", "max"])
+def test_calibrate_input_ranges_quantile_and_max(method: str) -> None:
+    torch.manual_seed(0)
+    model = aimc.convert_to_analog(nn.Sequential(nn.Linear(32, 24), nn.BatchNorm1d(24),
+                                                 nn.Linear(24, 10)), RASCH)
+    bn_before = model[1].running_mean.clone()
+    batches = [_data(256, seed=s) for s in range(2)]
+    aimc.calibrate_input_ranges(model, batches, method=method, quantile=0.99)
+    torch.testing.assert_close(model[1].running_mean, bn_before, rtol=0, atol=0)  # eval mode
+    reduce = (lambda x: x.abs().amax()) if method == "max" else (
+        lambda x: torch.quantile(x.abs().flatten(), 0.99))
+    expected = torch.stack([reduce(x) for x in batches]).mean()
+    torch.testing.assert_close(model[0].tiles.input_range[0], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_calibrate_input_ranges_rejects_bad_arguments() -> None:
+    model = aimc.convert_to_analog(nn.Linear(4, 2), RASCH)
+    r0 = model.tiles.input_range.clone()
+    with pytest.raises(aimc.ConfigError, match="method"):
+        aimc.calibrate_input_ranges(model, [torch.randn(3, 4)], method="median")
+    with pytest.raises(aimc.ConfigError, match="quantile"):
+        aimc.calibrate_input_ranges(model, [torch.randn(3, 4)], quantile=1.5)
+    with pytest.raises(aimc.ConfigError, match="no batches"):
+        aimc.calibrate_input_ranges(model, [])
+    torch.testing.assert_close(model.tiles.input_range, r0, rtol=0, atol=0)
 
 
 def test_uncalibrated_eval_warns() -> None:

@@ -108,38 +108,64 @@ def at_time(model: nn.Module, t_inference: float, *,
             a.restore(state)
 
 
+_CALIBRATION_METHODS = ("quantile", "max", "std")
+
+
 @torch.no_grad()
 def calibrate_input_ranges(model: nn.Module, batches: Iterable[Any], *,
-                           num_batches: int | None = None) -> nn.Module:
-    """Initialise every tile's input range from data (for directly mapped FP models).
+                           num_batches: int | None = None, method: str = "quantile",
+                           quantile: float = 0.9999) -> nn.Module:
+    """Set every tile's input range r from data (for directly mapped FP models).
 
-    Runs the model in train mode on up to ``num_batches`` batches (default: the config's
-    ``init_from_data``) so each tile sets r = alpha·std(x) averaged over batches, then
-    restores the previous train/eval mode. Batches may be tensors or (input, target) pairs.
+    Runs the model in eval mode (BatchNorm statistics and dropout untouched) on up to
+    ``num_batches`` batches (default: the config's ``init_from_data``) and sets r per tile
+    to the mean over batches of
+
+    * ``"quantile"`` (default): the ``quantile`` of |x| — few inputs clip and the DAC
+      levels are used well (aihwkit's post-training calibration uses quantiles too);
+    * ``"max"``: max |x| (no clipping, coarse levels when inputs have outliers);
+    * ``"std"``: ``init_std_alpha``·std(x), the HWA-training initialisation — it clips
+      heavy-tailed activations (e.g. after ReLU) noticeably in a model not trained for it.
+
+    Batches may be tensors or (input, target) pairs. On error the ranges are left as they
+    were. Later training batches do not move calibrated ranges.
     """
+    if method not in _CALIBRATION_METHODS:
+        raise ConfigError(f"method must be one of {_CALIBRATION_METHODS}, got {method!r}")
+    if not 0.5 <= quantile <= 1.0:
+        raise ConfigError(f"quantile must be in [0.5, 1], got {quantile}")
     arrays = [a for a in tile_arrays(model) if a.input_range is not None]
     if not arrays:
         return model
     limit = num_batches if num_batches is not None else max(
         (a.config.input_range.init_from_data for a in arrays if a.config.input_range), default=1)
+    if limit < 1:
+        raise ConfigError(f"num_batches must be >= 1, got {limit}")
     was_training = model.training
-    saved = [(a, a.input_range.detach().clone(), a.input_range_batches.clone())
-             for a in arrays if a.input_range is not None]
-    for a in arrays:
-        a.input_range_batches.zero_()
-    model.train()
+    saved = [(a, a.input_range.detach().clone(), a.input_range_batches.clone()) for a in arrays]
+    seen = 0
     try:
+        for a in arrays:
+            a.input_range_batches.zero_()
+            a._calibrating = (method, quantile)
+        model.eval()
         for i, batch in enumerate(batches):
             if i >= limit:
                 break
             x = batch[0] if isinstance(batch, (tuple, list)) else batch
             model(x) if isinstance(x, Tensor) else model(*x)
+            seen += 1
+        if seen == 0:
+            raise ConfigError("calibrate_input_ranges got no batches; pass an iterable of "
+                              "input tensors or (input, target) pairs")
     except BaseException:
         for a, r, n in saved:  # a failed calibration leaves the model as it was
             a.input_range.copy_(r)
             a.input_range_batches.copy_(n)
         raise
     finally:
+        for a in arrays:
+            a._calibrating = None
         model.train(was_training)
     for a in arrays:  # freeze: no further updates from training batches
         cfg = a.config.input_range

@@ -55,6 +55,9 @@ from aimc.physics.mvm import (
 
 __all__ = ["TileArray"]
 
+#: at most this many values per tile enter a quantile estimate (torch.quantile's limit is 2^24)
+_QUANTILE_SAMPLES = 1 << 20
+
 #: the batch size for which the perturbation caches are built (see ``_perturbation_dtype``)
 CACHE_BATCH = 64
 
@@ -96,6 +99,7 @@ class TileArray(nn.Module):
         self.register_buffer("weight_abs", torch.empty(0, **kw), persistent=False)
         self.register_buffer("weight_low", torch.empty(0, **kw), persistent=False)
         self._calibration_checked = False
+        self._calibrating: tuple[str, float] | None = None  # set by calibrate_input_ranges
         #: RNG for the per-MVM noise (input, read and output noise); None: the global RNG.
         #: Not saved in checkpoints (generators are not tensors); see aimc.set_noise_generator.
         self.noise_generator: torch.Generator | None = None
@@ -133,14 +137,28 @@ class TileArray(nn.Module):
                 "weight_scales": (k, o), "weight_now": (k, o, r),
                 "gdc_reference": gdc, "gdc_alpha": gdc}
 
-    def _update_input_range(self, x_tiles: Tensor) -> None:
-        """Running mean of alpha·std(x) per tile over the first ``init_from_data`` batches."""
+    def _update_input_range(self, x_tiles: Tensor, method: str = "std",
+                            quantile: float = 0.9999) -> None:
+        """Fold this batch into the running mean of the input range per tile.
+
+        ``method``: ``"std"`` — r = init_std_alpha·std(x) (the HWA-training initialisation of
+        physics.md §1.2); ``"quantile"`` — r = the ``quantile`` of |x|; ``"max"`` — max |x|.
+        """
         ir = self.config.input_range
         assert ir is not None and self.input_range is not None
         n = int(self.input_range_batches)
-        dims = tuple(d for d in range(x_tiles.dim()) if d != self._tile_dim())
         with torch.no_grad():
-            new = ir.init_std_alpha * x_tiles.detach().std(dim=dims)
+            per_tile = x_tiles.detach().transpose(0, self._tile_dim())
+            per_tile = per_tile.reshape(per_tile.shape[0], -1)
+            if method == "std":
+                new = ir.init_std_alpha * per_tile.std(dim=1)
+            elif method == "max":
+                new = per_tile.abs().amax(dim=1)
+            else:
+                values = per_tile.abs()
+                if values.shape[1] > _QUANTILE_SAMPLES:  # deterministic strided subsample
+                    values = values[:, :: values.shape[1] // _QUANTILE_SAMPLES + 1]
+                new = torch.quantile(values.float(), quantile, dim=1).to(values.dtype)
             new = torch.where(new > 0, new, torch.full_like(new, ir.init_value))
             if n:
                 self.input_range.mul_(n / (n + 1)).add_(new / (n + 1))
@@ -161,7 +179,9 @@ class TileArray(nn.Module):
         g = self.geometry
         x_tiles = g.to_tiles(x)
         ir = self.config.input_range
-        if ir is not None and ir.init_from_data > 0:
+        if self._calibrating is not None:
+            self._update_input_range(x_tiles, *self._calibrating)
+        elif ir is not None and ir.init_from_data > 0:
             if self.training:
                 if int(self.input_range_batches) < ir.init_from_data:
                     self._update_input_range(x_tiles)
