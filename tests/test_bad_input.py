@@ -27,15 +27,6 @@ RASCH = aimc.presets.rasch2023()
 IDEAL = aimc.presets.ideal()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: intra-op threads only add overhead (and spin badly on a busy 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _snapshot(model: nn.Module) -> dict:
     return copy.deepcopy(model.state_dict())
 

@@ -19,15 +19,6 @@ RASCH = aimc.presets.rasch2023()
 IDEAL = aimc.presets.ideal()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: intra-op threads only add overhead (and spin badly on a busy 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class CnnLstm(nn.Module):
     def __init__(self, hidden: int = 8, classes: int = 4) -> None:
         super().__init__()

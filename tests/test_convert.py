@@ -27,15 +27,6 @@ IDEAL = aimc.presets.ideal()
 RASCH = aimc.presets.rasch2023()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: intra-op threads only add overhead (and spin badly on a busy 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Block(nn.Module):
     def __init__(self) -> None:
         super().__init__()

@@ -28,15 +28,6 @@ from aimc.nn import (
 IDEAL = aimc.presets.ideal()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: intra-op threads only add overhead (and spin badly on a busy 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ----------------------------------------------------------------------------- helpers
 def _tensors(tree: Any) -> list[Tensor]:
     """Every tensor in a nested tuple/list (None skipped)."""
