@@ -32,6 +32,32 @@ class _AnalogRNNBase(AnalogLayerMixin):
     """Shared code for analog LSTM/GRU (mixed before the torch RNN class)."""
 
     _gates: int
+    _torch_type: type[nn.RNNBase]
+
+    @staticmethod
+    def _constructor_kwargs(module: Any) -> dict[str, Any]:
+        kwargs = {"input_size": module.input_size, "hidden_size": module.hidden_size,
+                  "num_layers": module.num_layers, "bias": module.bias,
+                  "batch_first": module.batch_first, "dropout": module.dropout,
+                  "bidirectional": module.bidirectional, "device": module.weight_ih_l0.device,
+                  "dtype": module.weight_ih_l0.dtype}
+        if getattr(module, "proj_size", 0):
+            kwargs["proj_size"] = module.proj_size
+        return kwargs
+
+    @classmethod
+    def from_float(cls, module: nn.RNNBase, config: AnalogConfig | None = None) -> Any:
+        """An analog copy of ``module`` (weights copied, same device, dtype and mode)."""
+        new = cls(**cls._constructor_kwargs(module), config=config)
+        _copy_rnn_params(module, new)
+        return new
+
+    def to_float(self, *, realistic: bool = False) -> nn.RNNBase:
+        """The torch RNN with digital (or, ``realistic``, programmed) weights."""
+        out = self._torch_type(**self._constructor_kwargs(self))
+        weights = self.read_weights() if realistic else None
+        _copy_rnn_params(self, out, weights)  # type: ignore[arg-type]
+        return out
 
     def _init_tiles(self, config: AnalogConfig | None) -> None:
         rnn: Any = self
@@ -144,6 +170,7 @@ class AnalogLSTM(_AnalogRNNBase, nn.LSTM):
     """:class:`torch.nn.LSTM` on analog tiles; same signature plus ``config``."""
 
     _gates = 4
+    _torch_type = nn.LSTM
 
     def __init__(self, *args: Any, config: AnalogConfig | None = None, **kwargs: Any):
         nn.LSTM.__init__(self, *args, **kwargs)
@@ -162,31 +189,12 @@ class AnalogLSTM(_AnalogRNNBase, nn.LSTM):
             out[t] = h
         return torch.stack(out), h, c  # type: ignore[arg-type]
 
-    @classmethod
-    def from_float(cls, module: nn.LSTM, config: AnalogConfig | None = None) -> AnalogLSTM:
-        """An analog copy of ``module`` (weights copied, same device, dtype and mode)."""
-        new = cls(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
-                  batch_first=module.batch_first, dropout=module.dropout,
-                  bidirectional=module.bidirectional, proj_size=module.proj_size,
-                  device=module.weight_ih_l0.device, dtype=module.weight_ih_l0.dtype,
-                  config=config)
-        _copy_rnn_params(module, new)
-        return new
-
-    def to_float(self, *, realistic: bool = False) -> nn.LSTM:
-        """A plain ``nn.LSTM`` with digital (or, ``realistic``, programmed) weights."""
-        out = nn.LSTM(self.input_size, self.hidden_size, self.num_layers, bias=self.bias,
-                      batch_first=self.batch_first, dropout=self.dropout,
-                      bidirectional=self.bidirectional, device=self.weight_ih_l0.device,
-                      dtype=self.weight_ih_l0.dtype)
-        _copy_rnn_params(self, out, self.read_weights() if realistic else None)
-        return out
-
 
 class AnalogGRU(_AnalogRNNBase, nn.GRU):
     """:class:`torch.nn.GRU` on analog tiles; same signature plus ``config``."""
 
     _gates = 3
+    _torch_type = nn.GRU
 
     def __init__(self, *args: Any, config: AnalogConfig | None = None, **kwargs: Any):
         nn.GRU.__init__(self, *args, **kwargs)
@@ -206,25 +214,6 @@ class AnalogGRU(_AnalogRNNBase, nn.GRU):
             h = (1 - z) * n + z * h
             out[t] = h
         return torch.stack(out), h, None  # type: ignore[arg-type]
-
-    @classmethod
-    def from_float(cls, module: nn.GRU, config: AnalogConfig | None = None) -> AnalogGRU:
-        """An analog copy of ``module`` (weights copied, same device, dtype and mode)."""
-        new = cls(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
-                  batch_first=module.batch_first, dropout=module.dropout,
-                  bidirectional=module.bidirectional, device=module.weight_ih_l0.device,
-                  dtype=module.weight_ih_l0.dtype, config=config)
-        _copy_rnn_params(module, new)
-        return new
-
-    def to_float(self, *, realistic: bool = False) -> nn.GRU:
-        """A plain ``nn.GRU`` with digital (or, ``realistic``, programmed) weights."""
-        out = nn.GRU(self.input_size, self.hidden_size, self.num_layers, bias=self.bias,
-                     batch_first=self.batch_first, dropout=self.dropout,
-                     bidirectional=self.bidirectional, device=self.weight_ih_l0.device,
-                     dtype=self.weight_ih_l0.dtype)
-        _copy_rnn_params(self, out, self.read_weights() if realistic else None)
-        return out
 
 
 def _copy_rnn_params(src: nn.Module, dst: nn.Module,
