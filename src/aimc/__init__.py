@@ -13,7 +13,15 @@ from aimc import presets, units
 from aimc.checkpoint import load_checkpoint, save_checkpoint
 from aimc.config import AnalogConfig
 from aimc.convert import analog_layers, convert_to_analog, convert_to_digital
-from aimc.errors import AimcError, CheckpointError, ConfigError, ShapeError, StateError
+from aimc.errors import (
+    AimcError,
+    CheckpointError,
+    ConfigError,
+    DataError,
+    ShapeError,
+    StateError,
+    TrainingError,
+)
 from aimc.inference import (
     at_time,
     calibrate_input_ranges,
@@ -31,6 +39,7 @@ __all__ = [
     "program", "set_time", "at_time", "calibrate_input_ranges", "tile_arrays",
     "set_noise_generator",
     "save_checkpoint", "load_checkpoint",
-    "AimcError", "ConfigError", "StateError", "ShapeError", "CheckpointError",
+    "AimcError", "ConfigError", "StateError", "ShapeError", "CheckpointError", "DataError",
+    "TrainingError",
     "__version__",
 ]

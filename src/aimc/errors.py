@@ -13,6 +13,8 @@ __all__ = [
     "StateError",
     "ShapeError",
     "CheckpointError",
+    "DataError",
+    "TrainingError",
     "ConversionWarning",
 ]
 
@@ -35,6 +37,14 @@ class ShapeError(AimcError, ValueError):
 
 class CheckpointError(AimcError, RuntimeError):
     """A checkpoint does not match the model it is loaded into, or is corrupt."""
+
+
+class DataError(AimcError, OSError):
+    """A dataset directory or file is missing, truncated or not in the expected format."""
+
+
+class TrainingError(AimcError, RuntimeError):
+    """Training cannot go on (e.g. the loss became NaN); the message says what was kept."""
 
 
 class ConversionWarning(UserWarning):
