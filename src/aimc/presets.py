@@ -24,8 +24,10 @@ from aimc.config import (
     TileSplit,
 )
 from aimc.config.periphery import ConstantNoiseManagement
+from aimc.config.training import GaussianClip, HWATraining, ProgrammingWeightNoise
+from aimc.errors import ConfigError
 
-__all__ = ["rasch2023", "ideal"]
+__all__ = ["rasch2023", "rasch2023_hwa", "ideal", "PRESETS", "get"]
 
 
 def rasch2023() -> AnalogConfig:
@@ -63,6 +65,28 @@ def rasch2023() -> AnalogConfig:
     )
 
 
+def rasch2023_hwa() -> AnalogConfig:
+    """:func:`rasch2023` with the hardware-aware training recipe of arXiv:2302.08469.
+
+    From aihwkit's ``StandardHWATrainingPreset`` (physics.md §1.2): learned per-tile input
+    ranges (init from 100 batches at 3σ, decay 0.001 while > 95 % of inputs are unclipped),
+    learnable per-column output scales, channel-wise remapping to abs-max 1 and clipping
+    after each step. Assumptions where the sources are silent (physics.md §1.3): weight
+    noise shaped like PCM programming noise (:class:`~aimc.config.ProgrammingWeightNoise`,
+    scale 1) and Gaussian clipping at 2.5σ per channel (aihwkit's LAYER_GAUSSIAN default);
+    the preset's own clip is FIXED_VALUE 1.0 on remapped weights, which remapping to abs-max
+    1 makes a no-op.
+    """
+    base = rasch2023()
+    return base.replace(
+        mapping=base.mapping.replace(learn_out_scaling=True),
+        input_range=InputRange(init_value=3.0, init_from_data=100, init_std_alpha=3.0,
+                               learn=True, decay=0.001, input_min_percentage=0.95),
+        training=HWATraining(weight_noise=ProgrammingWeightNoise(scale=1.0),
+                             clip=GaussianClip(sigma=2.5), remap=True),
+    )
+
+
 def ideal() -> AnalogConfig:
     """The ideal limit: no device noise or drift, infinite converter resolution and range.
 
@@ -81,3 +105,14 @@ def ideal() -> AnalogConfig:
         input_range=None,
         drift_compensation=NoCompensation(),
     )
+
+
+#: every preset by name (used by the CLI and experiment specs)
+PRESETS = {"rasch2023": rasch2023, "rasch2023_hwa": rasch2023_hwa, "ideal": ideal}
+
+
+def get(name: str) -> AnalogConfig:
+    """The preset called ``name`` (e.g. ``"rasch2023"``); an unknown name raises ConfigError."""
+    if not isinstance(name, str) or name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    return PRESETS[name]()

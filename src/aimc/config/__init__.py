@@ -35,6 +35,18 @@ from aimc.config.periphery import (
     NoNoiseManagement,
 )
 from aimc.config.runtime import Runtime
+from aimc.config.training import (
+    DropConnect,
+    FixedClip,
+    GaussianClip,
+    GaussianWeightNoise,
+    HWATraining,
+    NoClip,
+    NoWeightNoise,
+    ProgrammingWeightNoise,
+    WeightClip,
+    WeightNoise,
+)
 
 __all__ = [
     "CONFIG_VERSION", "ConfigBase", "config_from_dict",
@@ -46,4 +58,6 @@ __all__ = [
     "AbsMaxNoiseManagement", "BoundManagement", "ConstantNoiseManagement", "Converter",
     "IOConfig", "IRDrop", "IterativeBoundManagement", "NoBoundManagement", "NoiseManagement",
     "NoNoiseManagement", "Runtime",
+    "DropConnect", "FixedClip", "GaussianClip", "GaussianWeightNoise", "HWATraining", "NoClip",
+    "NoWeightNoise", "ProgrammingWeightNoise", "WeightClip", "WeightNoise",
 ]

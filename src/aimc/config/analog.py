@@ -15,6 +15,7 @@ from aimc.config.device import DeviceModel, PCMNoiseModel
 from aimc.config.mapping import Mapping
 from aimc.config.periphery import IOConfig
 from aimc.config.runtime import Runtime
+from aimc.config.training import HWATraining
 from aimc.errors import ConfigError
 
 __all__ = ["InputRange", "AnalogConfig"]
@@ -73,6 +74,8 @@ class AnalogConfig(ConfigBase):
         drift_compensation: :class:`GlobalCompensation` (standard), per column, or none.
         runtime: simulation settings (:class:`Runtime`), e.g. the precision of the MVMs that
             feed noise and IR drop.
+        training: hardware-aware training settings (:class:`HWATraining`): weight-noise and
+            output-noise injection, clipping and remapping after each optimizer step.
     """
 
     device: DeviceModel = PCMNoiseModel()
@@ -81,6 +84,7 @@ class AnalogConfig(ConfigBase):
     input_range: InputRange | None = InputRange()
     drift_compensation: DriftCompensation = GlobalCompensation()
     runtime: Runtime = Runtime()
+    training: HWATraining = HWATraining()
 
     def _validate(self) -> None:
         n = "AnalogConfig"
@@ -91,3 +95,4 @@ class AnalogConfig(ConfigBase):
             check_instance(n, "input_range", self.input_range, InputRange)
         check_instance(n, "drift_compensation", self.drift_compensation, DriftCompensation)
         check_instance(n, "runtime", self.runtime, Runtime)
+        check_instance(n, "training", self.training, HWATraining)

@@ -184,16 +184,15 @@ class AnalogMultiheadAttention(AnalogLayerMixin, nn.MultiheadAttention):
         with torch.no_grad():
             for name, p in self.named_parameters(recurse=False):
                 getattr(out, name).copy_(p)
-            if realistic:
-                for key in "qkv":
-                    w = self.proj_tiles[key].geometry.weight_from_tiles(
-                        self.proj_tiles[key].read_weights())
-                    if self._qkv_same_embed_dim:
-                        i = "qkv".index(key)
-                        e = self.embed_dim
-                        out.in_proj_weight[i * e:(i + 1) * e].copy_(w)
-                    else:
-                        getattr(out, f"{key}_proj_weight").copy_(w)
+            weights = self.float_weights(realistic=realistic)
+            for key in "qkv":
+                w = weights[f"{key}_proj_weight"]
+                if self._qkv_same_embed_dim:
+                    i = "qkv".index(key)
+                    e = self.embed_dim
+                    out.in_proj_weight[i * e:(i + 1) * e].copy_(w)
+                else:
+                    getattr(out, f"{key}_proj_weight").copy_(w)
         out.out_proj = copy.deepcopy(self.out_proj)
         out.train(self.training)
         return out

@@ -69,6 +69,17 @@ class AnalogLayerMixin:
                for name, tiles, _ in self.tile_weights()}
         return next(iter(out.values())) if len(out) == 1 else out
 
+    def float_weights(self, *, realistic: bool = False) -> dict[str, Tensor]:
+        """Weights for a digital copy, keyed by parameter name.
+
+        ``realistic``: the weights the programmed hardware holds now (``read_weights``);
+        otherwise the digital weights (times learnable output scales, if any).
+        """
+        with torch.no_grad():
+            return {name: (tiles.geometry.weight_from_tiles(tiles.read_weights()) if realistic
+                           else tiles.effective_weight(weight)).detach().clone()
+                    for name, tiles, weight in self.tile_weights()}
+
     # -------------------------------------------------------------------- checks
     def _check_input(self, x: Tensor, what: str, dims: tuple[int, ...], size: int,
                      size_dim: int) -> None:

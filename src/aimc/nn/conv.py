@@ -81,7 +81,7 @@ class _AnalogConvNd(AnalogLayerMixin):
                    bias=self.bias is not None, padding_mode=conv.padding_mode,
                    device=self.weight.device, dtype=self.weight.dtype)
         with torch.no_grad():
-            out.weight.copy_(self.read_weights() if realistic else self.weight)
+            out.weight.copy_(self.float_weights(realistic=realistic)["weight"])
             if self.bias is not None:
                 out.bias.copy_(self.bias)
         out.train(conv.training)

@@ -64,7 +64,7 @@ class AnalogLinear(AnalogLayerMixin, nn.Linear):
         out = nn.Linear(self.in_features, self.out_features, self.bias is not None,
                         device=self.weight.device, dtype=self.weight.dtype)
         with torch.no_grad():
-            out.weight.copy_(self.read_weights() if realistic else self.weight)
+            out.weight.copy_(self.float_weights(realistic=realistic)["weight"])
             if self.bias is not None:
                 out.bias.copy_(self.bias)
         out.train(self.training)

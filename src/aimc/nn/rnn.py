@@ -55,8 +55,7 @@ class _AnalogRNNBase(AnalogLayerMixin):
     def to_float(self, *, realistic: bool = False) -> nn.RNNBase:
         """The torch RNN with digital (or, ``realistic``, programmed) weights."""
         out = self._torch_type(**self._constructor_kwargs(self))
-        weights = self.read_weights() if realistic else None
-        _copy_rnn_params(self, out, weights)  # type: ignore[arg-type]
+        _copy_rnn_params(self, out, self.float_weights(realistic=realistic))  # type: ignore[arg-type]
         return out
 
     def _init_tiles(self, config: AnalogConfig | None) -> None:

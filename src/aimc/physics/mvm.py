@@ -28,6 +28,7 @@ from aimc.config.periphery import (
 )
 from aimc.physics._random import randn_like
 from aimc.physics.geometry import LinearGeometry, TileGeometry
+from aimc.physics.input_range import clip_to_input_range
 from aimc.physics.periphery import adc, apply_noise_management, dac, ir_drop_coefficient
 
 __all__ = ["analog_mvm", "analog_mvm_prepared", "crossbar_mvm", "perturbation_dtype",
@@ -270,7 +271,8 @@ def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
 def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
                out_scale: Tensor, input_range: Tensor | None = None,
                generator: torch.Generator | None = None,
-               pert: PerturbationWeights | None = None, bias: Tensor | None = None) -> Tensor:
+               pert: PerturbationWeights | None = None, bias: Tensor | None = None,
+               range_learning: tuple[float, float, float] | None = None) -> Tensor:
     """The full analog forward of one layer (without bias).
 
     Args:
@@ -285,12 +287,19 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
         pert: the weights for the perturbation MVMs (dtype, cached |w|); default: the
             layer's dtype, computed from ``w``.
         bias: optional digital bias (out features,), added after the digital sum.
+        range_learning: (decay, min_fraction, gradient_scale) of the input-range gradient
+            (physics.md §1.3); used when ``input_range`` requires grad.
 
     Returns:
         Layer output in the layout of ``geom.from_tiles`` (digital units).
     """
     in_mul = None
     if input_range is not None:
+        if input_range.requires_grad and torch.is_grad_enabled():
+            decay, min_fraction, gradient_scale = range_learning or (0.0, 0.95, 1.0)
+            x = clip_to_input_range(x, geom.per_tile_in(input_range), decay=decay,
+                                    min_fraction=min_fraction, gradient_scale=gradient_scale)
+            input_range = input_range.detach()
         in_mul = geom.per_tile_in(input_range.reciprocal())
     nm_scale: Tensor | float = 1.0
     if _uses_noise_management(io):

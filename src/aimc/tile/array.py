@@ -44,6 +44,7 @@ from aimc.errors import CheckpointError, ConfigError, StateError
 from aimc.physics.devices import conductances_at, program_conductances
 from aimc.physics.geometry import LinearGeometry, TileGeometry
 from aimc.physics.mapping import conductances_to_weights, weights_to_conductances
+from aimc.physics.modifiers import apply_weight_noise
 from aimc.physics.mvm import (
     PerturbationWeights,
     analog_mvm,
@@ -87,9 +88,18 @@ class TileArray(nn.Module):
         if config.input_range is not None:
             self.input_range: nn.Parameter | None = nn.Parameter(
                 torch.full((k,), float(config.input_range.init_value), **kw),
-                requires_grad=False)
+                requires_grad=config.input_range.learn)
         else:
             self.input_range = None
+        if config.mapping.learn_out_scaling:
+            self.out_scales: nn.Parameter | None = nn.Parameter(
+                torch.ones((k, geometry.out), **kw))
+        else:
+            self.out_scales = None
+        io, tr = config.forward, config.training
+        #: the periphery while training: extra output noise injected (HWATraining.out_noise)
+        self._train_io = io if tr.out_noise == 0 else io.replace(
+            out_noise=math.hypot(io.out_noise, tr.out_noise))
         self.register_buffer("input_range_batches", torch.zeros((), dtype=torch.long,
                                                                 device=device))
         self.register_buffer("programmed", torch.zeros((), dtype=torch.bool, device=device))
@@ -205,12 +215,25 @@ class TileArray(nn.Module):
                               input_range=input_range, pert=pert, bias=bias,
                               generator=self.noise_generator)
         w_tiles = g.weight_to_tiles(weight)
-        out_scale = self._scales(w_tiles)
-        w = w_tiles / out_scale.unsqueeze(-1)
+        scale = self._scales(w_tiles)
+        w = w_tiles / scale.unsqueeze(-1)
+        io = self.config.forward
+        if self.training:
+            io = self._train_io
+            w = apply_weight_noise(w, self.config.training.weight_noise,
+                                   generator=self.noise_generator)
+        out_scale = scale if self.out_scales is None else scale * self.out_scales
         pert = PerturbationWeights(self._perturbation_dtype(w, vectors))
-        return analog_mvm(x_tiles, w, self.config.forward, g, out_scale=out_scale,
-                          input_range=self.input_range, pert=pert, bias=bias,
-                          generator=self.noise_generator)
+        return analog_mvm(x_tiles, w, io, g, out_scale=out_scale, input_range=self.input_range,
+                          pert=pert, bias=bias, generator=self.noise_generator,
+                          range_learning=self._range_learning())
+
+    def _range_learning(self) -> tuple[float, float, float] | None:
+        ir = self.config.input_range
+        if ir is None:
+            return None
+        return (ir.decay, ir.input_min_percentage,
+                self.config.training.input_range_gradient_scale)
 
     def _perturbation_dtype(self, w: Tensor, vectors: int | None = None) -> torch.dtype:
         """Perturbation-MVM dtype for a call with ``vectors`` input vectors.
@@ -243,7 +266,7 @@ class TileArray(nn.Module):
         from, so any change to them (set_time, calibration, loading) invalidates it.
         """
         r = self.input_range
-        sources = (self.weight_scales, self.gdc_alpha, r)
+        sources = (self.weight_scales, self.gdc_alpha, r, self.out_scales)
         versions = tuple(-1 if t is None else t._version for t in sources)
         cache = self._eval_cache
         # the cache holds its source tensors, so identity checks cannot alias freed tensors
@@ -252,6 +275,8 @@ class TileArray(nn.Module):
             scale = self.weight_scales
             if self.gdc_alpha.numel():
                 scale = scale * self.gdc_alpha.view(self.geometry.num_tiles, -1)
+            if self.out_scales is not None:
+                scale = scale * self.out_scales.detach()
             r_now = None if r is None else r.detach()
             factors = prepared_factors(self.config.forward, self.geometry, scale, r_now)
             cache = ((sources, versions), scale, r_now, factors)
@@ -366,9 +391,22 @@ class TileArray(nn.Module):
         """
         self._require_programmed("read_weights()")
         w = self.weight_now * self.weight_scales.unsqueeze(-1)
+        if self.out_scales is not None:
+            w = w * self.out_scales.detach().unsqueeze(-1)
         if compensated and self.gdc_alpha.numel():
             w = w * self.gdc_alpha.view(self.geometry.num_tiles, -1, 1)
         return w
+
+    def effective_weight(self, weight: Tensor) -> Tensor:
+        """The digital weight the ideal crossbar computes with, in the layer's layout.
+
+        Equals ``weight`` unless learnable output scales are on; then each tile column is
+        multiplied by its output scale.
+        """
+        if self.out_scales is None:
+            return weight
+        g = self.geometry
+        return g.weight_from_tiles(g.weight_to_tiles(weight) * self.out_scales.unsqueeze(-1))
 
     def _require_programmed(self, what: str) -> None:
         if not self.is_programmed:

@@ -1,0 +1,33 @@
+"""Reference workloads for the HWA-training benchmark (Rasch et al. 2023, arXiv:2302.08469).
+
+Plain PyTorch modules written here (no downloads, no torchvision): train them anywhere; they
+become analog only through :func:`aimc.convert_to_analog`.
+
+=====================  ==========================================  ==================
+name                   model                                       analog layers
+=====================  ==========================================  ==================
+``mlp_mnist``          :func:`mlp_mnist` (784-256-128-10)           3
+``resnet20_cifar``     :func:`resnet20_cifar` (He et al. 2016)      20 (19 conv + fc)
+``lstm_ptb``           :class:`LSTMLanguageModel` (Zaremba 2014)    2 (LSTM + decoder)
+``transformer_sst2``   :class:`TransformerClassifier` (Vaswani)     4·layers + 1
+=====================  ==========================================  ==================
+
+Example::
+
+    model = aimc.models.build_model("resnet20_cifar")
+    analog = aimc.convert_to_analog(model, aimc.presets.rasch2023())
+"""
+
+from aimc.models.lstm_lm import LSTMLanguageModel, LSTMState, lstm_ptb
+from aimc.models.mlp import MLP, mlp_mnist
+from aimc.models.registry import WORKLOADS, Workload, build_model
+from aimc.models.resnet import BasicBlock, ResNet20, resnet20_cifar
+from aimc.models.transformer import TransformerClassifier, transformer_sst2
+
+__all__ = [
+    "MLP", "mlp_mnist",
+    "ResNet20", "BasicBlock", "resnet20_cifar",
+    "LSTMLanguageModel", "LSTMState", "lstm_ptb",
+    "TransformerClassifier", "transformer_sst2",
+    "Workload", "WORKLOADS", "build_model",
+]
