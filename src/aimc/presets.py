@@ -24,7 +24,7 @@ from aimc.config import (
     TileSplit,
 )
 from aimc.config.periphery import ConstantNoiseManagement
-from aimc.config.training import GaussianClip, HWATraining, ProgrammingWeightNoise
+from aimc.config.training import HWATraining, NoClip, NoWeightNoise
 from aimc.errors import ConfigError
 
 __all__ = ["rasch2023", "rasch2023_hwa", "ideal", "PRESETS", "get"]
@@ -68,22 +68,22 @@ def rasch2023() -> AnalogConfig:
 def rasch2023_hwa() -> AnalogConfig:
     """:func:`rasch2023` with the hardware-aware training recipe of arXiv:2302.08469.
 
-    From aihwkit's ``StandardHWATrainingPreset`` (physics.md §1.2): learned per-tile input
-    ranges (init from 100 batches at 3σ, decay 0.001 while > 95 % of inputs are unclipped),
-    learnable per-column output scales, channel-wise remapping to abs-max 1 and clipping
-    after each step. Assumptions where the sources are silent (physics.md §1.3): weight
-    noise shaped like PCM programming noise (:class:`~aimc.config.ProgrammingWeightNoise`,
-    scale 1) and Gaussian clipping at 2.5σ per channel (aihwkit's LAYER_GAUSSIAN default);
-    the preset's own clip is FIXED_VALUE 1.0 on remapped weights, which remapping to abs-max
-    1 makes a no-op.
+    As aihwkit's ``StandardHWATrainingPreset`` (physics.md §1.2–1.3): the full noisy crossbar
+    forward pass of :func:`rasch2023` (its PCM read noise σ_w = 0.0175 is the short-term
+    weight noise seen in training), learned per-tile input ranges (init from 100 batches at
+    3σ; decay 0.001 while > 95 % of inputs are unclipped), learnable per-column output
+    scales, channel-wise remapping to abs-max 1 after each step, and no extra weight-noise
+    modifier (the preset's modifier is NONE). The preset's FIXED_VALUE 1.0 clip acts on
+    remapped weights, whose abs-max is 1, so it is represented by :class:`NoClip`.
+    Stronger recipes add e.g. ``training=HWATraining(weight_noise=ProgrammingWeightNoise(),
+    clip=GaussianClip(sigma=2.5))``.
     """
     base = rasch2023()
     return base.replace(
         mapping=base.mapping.replace(learn_out_scaling=True),
         input_range=InputRange(init_value=3.0, init_from_data=100, init_std_alpha=3.0,
                                learn=True, decay=0.001, input_min_percentage=0.95),
-        training=HWATraining(weight_noise=ProgrammingWeightNoise(scale=1.0),
-                             clip=GaussianClip(sigma=2.5), remap=True),
+        training=HWATraining(weight_noise=NoWeightNoise(), clip=NoClip(), remap=True),
     )
 
 
