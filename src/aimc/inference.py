@@ -9,18 +9,19 @@ Re-program to get an independent programming draw (e.g. per evaluation repeat).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from aimc.config import AnalogConfig
 from aimc.convert import analog_layers
 from aimc.errors import ConfigError, StateError
 from aimc.tile.array import TileArray, _check_time
 
 __all__ = ["program", "set_time", "at_time", "calibrate_input_ranges", "tile_arrays",
-           "set_noise_generator"]
+           "set_noise_generator", "replace_config"]
 
 
 def tile_arrays(model: nn.Module) -> list[TileArray]:
@@ -49,6 +50,31 @@ def set_noise_generator(model: nn.Module, generator: torch.Generator | None) -> 
                           f"{type(generator).__name__}")
     for a in tile_arrays(model):
         a.noise_generator = generator
+    return model
+
+
+def replace_config(model: nn.Module,
+                   config: AnalogConfig | Callable[[AnalogConfig], AnalogConfig]) -> nn.Module:
+    """Give every tile array a new analog config of the same structure, in place.
+
+    ``config`` is a config, or a function from each tile's current config to its new one —
+    e.g. for a sensitivity sweep::
+
+        aimc.replace_config(model, lambda c: c.replace(forward=c.forward.replace(out_noise=0.08)))
+
+    The layers' ``analog_config`` attributes follow. Every tile is checked before any
+    changes (see :meth:`aimc.tile.TileArray.replace_config` for what may change).
+    """
+    layers = _require_analog(model, "replace_config()")
+    plans = []
+    for _, layer in layers:
+        for _, tiles, _ in layer.tile_weights():
+            new = config(tiles.config) if callable(config) else config
+            tiles.check_replacement(new)  # every tile is checked before any is changed
+            plans.append((layer, tiles, new))
+    for layer, tiles, new in plans:
+        tiles.replace_config(new)
+        layer.analog_config = new
     return model
 
 

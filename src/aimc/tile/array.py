@@ -362,6 +362,44 @@ class TileArray(nn.Module):
             return y.mean(dim=1)
         return y.mean(dim=(1, 2))
 
+    def replace_config(self, config: AnalogConfig) -> None:
+        """Switch to another analog config with the same structure (e.g. for a sweep).
+
+        Allowed to change: the device model, the periphery (``forward``), drift compensation,
+        runtime and training settings, and the input-range *settings*. Not allowed (they
+        change the tile structure or parameters): the tile size, weight scaling, learnable
+        output scales, and switching the input range on or off. The programmed state is
+        kept; re-program after changing the device model, and re-run ``set_time`` after
+        changing drift compensation.
+        """
+        self.check_replacement(config)
+        self.config = config
+        io, tr = config.forward, config.training
+        self._train_io = io if tr.out_noise == 0 else io.replace(
+            out_noise=math.hypot(io.out_noise, tr.out_noise))
+        if self.input_range is not None and config.input_range is not None:
+            self.input_range.requires_grad_(config.input_range.learn)
+        self._eval_cache = None
+        if self.is_programmed:
+            self._set_weight_now(self.weight_now)  # perturbation caches follow the new config
+
+    def check_replacement(self, config: AnalogConfig) -> None:
+        """Raise ConfigError unless :meth:`replace_config` can switch to ``config``."""
+        old = self.config
+        if not isinstance(config, AnalogConfig):
+            raise ConfigError(f"expected an AnalogConfig, got {type(config).__name__}")
+        if config.mapping != old.mapping:
+            raise ConfigError("replace_config cannot change the mapping (tile size, scaling, "
+                              "output scales); convert the digital model again instead")
+        if (config.input_range is None) != (old.input_range is None):
+            raise ConfigError("replace_config cannot switch the input range on or off; "
+                              "convert the digital model again instead")
+        if type(config.drift_compensation) is not type(old.drift_compensation) and (
+                self.is_programmed):
+            raise ConfigError("replace_config cannot change the drift compensation of a "
+                              "programmed tile; clear it first (tile.clear_programming()) and "
+                              "program again after switching")
+
     def clear_programming(self) -> None:
         """Forget the programmed state (back to mapping the digital weights on the fly)."""
         like = self.weight_scales
