@@ -215,3 +215,25 @@ def test_hwa_configs_round_trip_and_validate() -> None:
         HWATraining(weight_noise=0.1)  # type: ignore[arg-type]
     with pytest.raises(aimc.ConfigError, match="GaussianWeightNoise"):
         HWATraining(weight_noise=GaussianWeightNoise)  # type: ignore[arg-type]
+
+
+def test_lstm_hwa_training_during_input_range_initialisation() -> None:
+    """Regression: per-time-step input-range updates used to break LSTM backward()."""
+    torch.manual_seed(0)
+    lstm = aimc.convert_to_analog(nn.LSTM(6, 5, num_layers=2, batch_first=True),
+                                  aimc.presets.rasch2023_hwa())
+    opt = torch.optim.SGD(lstm.parameters(), lr=0.01)
+    for _ in range(3):
+        out, _ = lstm(torch.randn(4, 7, 6))
+        loss = out.pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    arrays = aimc.tile_arrays(lstm)
+    assert all(int(a.input_range_batches) > 0 for a in arrays)
+    # after the initialisation phase the ranges learn from gradients
+    for a in arrays:
+        a.input_range_batches.fill_(100)
+    out, _ = lstm(torch.randn(4, 7, 6))
+    out.pow(2).mean().backward()
+    assert all(a.input_range.grad is not None for a in arrays)

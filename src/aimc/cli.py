@@ -5,6 +5,9 @@
     aimc demo [--out DIR] [--seed N] [--repeats N] [--epochs N] [--hwa-epochs N]
               [--quick] [--no-progress]
     aimc presets [NAME]
+    aimc reproduce rasch2023 [--quick] [--data DIR] [--out DIR] [--workloads a,b]
+              [--repeats N] [--seed N] [--spec FILE] [--device DEV] [--threads N]
+              [--no-progress]
     aimc --version
 
 Invalid arguments exit with status 2 and a message that names the fix.
@@ -16,6 +19,7 @@ import argparse
 import inspect
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -46,7 +50,7 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``aimc`` argument parser (sub-commands ``demo`` and ``presets``)."""
+    """The ``aimc`` argument parser (sub-commands ``demo``, ``presets`` and ``reproduce``)."""
     parser = argparse.ArgumentParser(
         prog="aimc",
         description="Analog in-memory computing simulation for PyTorch.",
@@ -85,7 +89,117 @@ def build_parser() -> argparse.ArgumentParser:
     presets.add_argument("name", nargs="?", metavar="NAME",
                          help="a preset to print as JSON, e.g. rasch2023")
     presets.set_defaults(func=_cmd_presets, subparser=presets)
+
+    reproduce = sub.add_parser(
+        "reproduce", help="reproduce a paper's experiments (e.g. rasch2023)",
+        description="Reproduce the experiments of a paper on aimc. Each experiment writes a "
+                    "run folder with config.json, metrics.json, plots and report.md, and "
+                    "resumes from its last finished step when run again.")
+    experiments = reproduce.add_subparsers(dest="experiment", metavar="EXPERIMENT")
+    _add_rasch2023(experiments)
+    reproduce.set_defaults(func=_cmd_reproduce_help, subparser=reproduce)
     return parser
+
+
+def _add_rasch2023(experiments: Any) -> None:
+    from aimc.models import WORKLOADS
+
+    p = experiments.add_parser(
+        "rasch2023", help="HWA training vs direct mapping on 4 workloads, 1 s to 1 year "
+                          "(arXiv:2302.08469)",
+        description="Rasch et al., Nat. Commun. 14:5282 (2023), arXiv:2302.08469. For each "
+                    f"workload ({', '.join(WORKLOADS)}): the FP baseline, direct mapping "
+                    "(FP weights programmed onto the rasch2023 PCM crossbar) and HWA "
+                    "training; the test metric 1 s, 1 h, 1 day and 1 year after programming "
+                    "with drift compensation over 10 programming repeats (mean ± std), "
+                    "normalised to FP, and iso-accuracy (>= 0.99 of FP at 1 h). Writes "
+                    "OUT/config.json, metrics.json, <workload>.png, normalised.png and "
+                    "report.md. Re-running the same command resumes an interrupted run.")
+    p.add_argument("--quick", action="store_true",
+                   help="the quick settings: data subsets, smaller models, few epochs "
+                        "(< 15 min on 2 CPU cores for all four workloads)")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="data root holding mnist/, cifar10_jpeg/ (or cifar10/), ptb/ and "
+                        "sst2/ (default: $AIMC_DATA)")
+    p.add_argument("--out", metavar="DIR", default="runs/rasch2023",
+                   help="run folder (default: runs/rasch2023); finished steps there are reused")
+    p.add_argument("--workloads", metavar="A,B", default=None,
+                   help=f"comma-separated subset of: {', '.join(WORKLOADS)} (default: all)")
+    p.add_argument("--repeats", type=_int_at_least(1, "--repeats", 10), default=None,
+                   help="programming repeats per analog model (default: 10)")
+    p.add_argument("--seed", type=_int_at_least(0, "--seed", 0), default=None,
+                   help="master seed (default: 0)")
+    p.add_argument("--spec", metavar="FILE", default=None,
+                   help="JSON spec overriding the defaults (e.g. a run's config.json; see "
+                        "aimc.experiments.rasch2023_spec)")
+    p.add_argument("--device", default=None, metavar="DEV",
+                   help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    p.add_argument("--threads", type=_int_at_least(1, "--threads", 1), default=None,
+                   help="torch intra-op threads (default: the CPUs this process may use; on "
+                        "a busy shared machine --threads 1 avoids spin-waiting threads)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(func=_cmd_rasch2023, subparser=p)
+
+
+def _cmd_reproduce_help(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    print("\naimc reproduce: error: choose an experiment, e.g. `aimc reproduce rasch2023 "
+          "--quick`", file=sys.stderr)
+    return 2
+
+
+def _rasch2023_spec(args: argparse.Namespace) -> Any:
+    from aimc.errors import ConfigError
+    from aimc.experiments.rasch2023_spec import default_spec, load_spec_file
+
+    spec = default_spec("quick" if args.quick else "full")
+    if args.spec is not None:
+        spec = load_spec_file(args.spec, spec)
+        if args.quick and spec.mode != "quick":
+            raise ConfigError(f"--quick conflicts with the spec file's mode {spec.mode!r}; "
+                              "drop one of them")
+    if args.workloads is not None:
+        names = [n.strip() for n in args.workloads.split(",") if n.strip()]
+        if not names:
+            raise ConfigError("--workloads needs at least one name, e.g. --workloads mlp_mnist")
+        spec = spec.select(names)
+    changes = {k: v for k, v in (("repeats", args.repeats), ("seed", args.seed))
+               if v is not None}
+    return spec.replace(**changes) if changes else spec
+
+
+def _cmd_rasch2023(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from aimc.errors import CheckpointError, ConfigError, DataError, TrainingError
+    from aimc.experiments.rasch2023 import run_rasch2023
+    from aimc.experiments.rasch2023_report import summary_text
+
+    prog = "aimc reproduce rasch2023"
+    try:
+        spec = _rasch2023_spec(args)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    _limit_threads()
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    command = "aimc " + shlex.join(getattr(args, "argv", None) or ["reproduce", "rasch2023"])
+    try:
+        metrics = run_rasch2023(spec, args.out, data_root=args.data, device=args.device,
+                                show_progress=not args.no_progress, command=command)
+    except (DataError, ConfigError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except (TrainingError, CheckpointError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; finished steps and the last epoch/repeat are saved in "
+              f"{args.out}; run the same command again to resume", file=sys.stderr)
+        return 130
+    print(summary_text(metrics))
+    print(f"\nreport: {os.path.join(args.out, 'report.md')}")
+    return 0
 
 
 def _limit_threads() -> None:
@@ -150,7 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         dependency); bad arguments raise ``SystemExit(2)`` with a message.
     """
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if args.command is None:
         parser.print_help(sys.stderr)
         print("\naimc: error: choose a command, e.g. `aimc demo`", file=sys.stderr)

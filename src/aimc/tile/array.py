@@ -189,12 +189,16 @@ class TileArray(nn.Module):
         g = self.geometry
         x_tiles = g.to_tiles(x)
         ir = self.config.input_range
+        input_range = self.input_range
         if self._calibrating is not None:
             self._update_input_range(x_tiles, *self._calibrating)
         elif ir is not None and ir.init_from_data > 0:
             if self.training:
                 if int(self.input_range_batches) < ir.init_from_data:
                     self._update_input_range(x_tiles)
+                    # initialising from data: r is not learned in this call, and a copy keeps
+                    # later in-place updates (e.g. the next LSTM time step) out of the graph
+                    input_range = self.input_range.detach().clone()
             elif not self._calibration_checked:
                 self._calibration_checked = True
                 if int(self.input_range_batches) == 0:
@@ -224,7 +228,7 @@ class TileArray(nn.Module):
                                    generator=self.noise_generator)
         out_scale = scale if self.out_scales is None else scale * self.out_scales
         pert = PerturbationWeights(self._perturbation_dtype(w, vectors))
-        return analog_mvm(x_tiles, w, io, g, out_scale=out_scale, input_range=self.input_range,
+        return analog_mvm(x_tiles, w, io, g, out_scale=out_scale, input_range=input_range,
                           pert=pert, bias=bias, generator=self.noise_generator,
                           range_learning=self._range_learning())
 

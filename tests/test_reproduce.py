@@ -1,0 +1,400 @@
+"""``aimc reproduce rasch2023`` on tiny generated data: outputs, resuming, bad input, CLI."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import random
+import shutil
+import struct
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import aimc
+from aimc.cli import main
+from aimc.data import CIFAR10_CLASSES
+from aimc.errors import ConfigError, DataError, TrainingError
+from aimc.experiments import rasch2023 as r23
+from aimc.experiments.rasch2023 import STEPS, run_rasch2023
+from aimc.experiments.rasch2023_spec import (
+    MODES,
+    RunSpec,
+    default_spec,
+    load_spec_file,
+    merge_spec,
+)
+from aimc.experiments.rasch2023_tasks import ImageTask
+
+WORKLOADS = ("mlp_mnist", "resnet20_cifar", "lstm_ptb", "transformer_sst2")
+PNGS = ("mlp_mnist.png", "resnet20_cifar.png", "lstm_ptb.png", "transformer_sst2.png",
+        "normalised.png")
+
+
+# --------------------------------------------------------------------------- tiny data
+def _idx(path: Path, magic: int, array: np.ndarray) -> None:
+    header = struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def _jpeg(rng: np.random.Generator) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def make_tiny_data(root: Path) -> Path:
+    """MNIST IDX, CIFAR-10 JPEG zips, PTB texts and SST-2 TSVs, a few dozen samples each."""
+    rng = np.random.default_rng(0)
+    (root / "mnist").mkdir(parents=True)
+    for prefix, n in (("train", 48), ("t10k", 24)):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 60, (n, 28, 28))
+        images[np.arange(n), 2 * labels + 3, :] = 255  # a learnable stripe per class
+        _idx(root / "mnist" / f"{prefix}-images-idx3-ubyte.gz", 0x803, images)
+        _idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", 0x801, labels)
+    (root / "cifar10_jpeg").mkdir()
+    for split, per_class in (("train", 3), ("test", 2)):
+        with zipfile.ZipFile(root / "cifar10_jpeg" / f"cifar10_jpeg_{split}.zip", "w") as zf:
+            for cls in CIFAR10_CLASSES:
+                for i in range(per_class):
+                    zf.writestr(f"{split}/{cls}/{i:04d}.jpg", _jpeg(rng))
+    words = [f"w{i}" for i in range(20)]
+    random.seed(0)
+    (root / "ptb").mkdir()
+    for split, lines in (("train", 24), ("valid", 6), ("test", 8)):
+        text = "".join(" " + " ".join(random.choices(words, k=6)) + " \n" for _ in range(lines))
+        (root / "ptb" / f"ptb.{split}.txt").write_text(text)
+    (root / "sst2").mkdir()
+    good, bad = ["good", "great", "fine", "fun"], ["bad", "awful", "dull", "poor"]
+    for split, n in (("train", 40), ("dev", 16)):
+        rows = ["sentence\tlabel"]
+        for i in range(n):
+            label = i % 2
+            pick = random.choices(good if label else bad, k=3) + random.choices(words, k=3)
+            rows.append(f"{' '.join(pick)}\t{label}")
+        (root / "sst2" / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_data(tmp_path_factory.mktemp("data"))
+
+
+def tiny(*workloads: str) -> RunSpec:
+    spec = default_spec("tiny")
+    return spec.select(workloads) if workloads else spec
+
+
+def run(spec: RunSpec, out: Path, data: Path | None, **kw: Any) -> dict[str, Any]:
+    return run_rasch2023(spec, out, data_root=data, show_progress=False, log=lambda m: None,
+                         device="cpu", **kw)
+
+
+@pytest.fixture(scope="module")
+def full_run(data_root: Path, tmp_path_factory: pytest.TempPathFactory
+             ) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("run") / "rasch2023"
+    return out, run(tiny(), out, data_root)
+
+
+def _mtimes(out: Path) -> dict[str, int]:
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*")
+            if p.is_file() and p.suffix in (".json", ".pt") and p.parent != out}
+
+
+# --------------------------------------------------------------------------- end to end
+def test_end_to_end_writes_all_outputs(full_run: tuple[Path, dict[str, Any]]) -> None:
+    out, metrics = full_run
+    for name in ("config.json", "metrics.json", "report.md", "run.log", *PNGS):
+        assert (out / name).is_file(), name
+    for png in PNGS:
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saved = json.loads((out / "metrics.json").read_text())
+    assert list(saved["workloads"]) == list(WORKLOADS)
+    assert saved["time_labels"] == ["1 s", "1 h", "1 day", "1 year"]
+    spec = RunSpec.from_dict(json.loads((out / "config.json").read_text()))
+    assert spec == tiny()
+    for name, wl in saved["workloads"].items():
+        for mapping in ("direct", "hwa"):
+            r = wl[mapping]
+            assert len(r["per_repeat"]) == spec.repeats and len(r["mean"]) == 4
+            assert len(set(r["programming_seeds"])) == spec.repeats
+            assert len(r["normalised"]["per_repeat"]) == spec.repeats
+            assert isinstance(wl["iso_accuracy"][mapping]["reached"], bool)
+        if name == "lstm_ptb":
+            assert wl["metric"] == "perplexity" and wl["fp"] > 1
+            fp, row = wl["fp"], wl["direct"]["per_repeat"][0]
+            assert wl["direct"]["normalised"]["per_repeat"][0] == pytest.approx(
+                [fp / v for v in row])
+        else:
+            assert wl["metric"] == "accuracy" and 0 <= wl["fp"] <= 1
+        assert set(wl["steps"]) == set(STEPS)
+    report = (out / "report.md").read_text()
+    assert "## Iso-accuracy" in report and "≈ 1.0101 × FP perplexity" in report
+    for name in WORKLOADS:
+        assert f"]({name}.png)" in report
+    assert "| workload | metric | FP | mapping | 1 s | 1 h | 1 day | 1 year |" in report
+    assert metrics["wall_time_s"] > 0
+
+
+def test_rerun_resumes_without_recomputing(full_run: tuple[Path, dict[str, Any]],
+                                           tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(full_run[0], out)
+    before = _mtimes(out)
+    logs: list[str] = []
+    # no data needed: every step is loaded, nothing is recomputed
+    metrics = run_rasch2023(tiny(), out, data_root=tmp_path / "no-data", show_progress=False,
+                            log=logs.append)
+    assert _mtimes(out) == before
+    assert sum("resuming:" in m and "done" in m for m in logs) == 4 * len(STEPS)
+    assert metrics["workloads"] == full_run[1]["workloads"]
+
+
+def test_deleting_one_result_recomputes_only_that_step(
+        full_run: tuple[Path, dict[str, Any]], data_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(full_run[0], out)
+    (out / "mlp_mnist" / "direct_eval.json").unlink()
+    before = _mtimes(out)
+    metrics = run(tiny(), out, data_root)
+    after = _mtimes(out)
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed == {"mlp_mnist/direct_eval.json"}
+    # the same seeds give the same numbers
+    assert metrics["workloads"]["mlp_mnist"]["direct"] == \
+        full_run[1]["workloads"]["mlp_mnist"]["direct"]
+    # a retrained FP model that is bit-identical keeps the later steps valid
+    (out / "lstm_ptb" / "fp_train.json").unlink()
+    before = _mtimes(out)
+    run(tiny(), out, data_root)
+    after = _mtimes(out)
+    assert {k for k in after if after[k] != before.get(k)} == {"lstm_ptb/fp_train.json",
+                                                               "lstm_ptb/fp_model.pt"}
+
+
+def test_changed_settings_recompute_only_affected_steps(
+        full_run: tuple[Path, dict[str, Any]], data_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(full_run[0], out)
+    before = _mtimes(out)
+    logs: list[str] = []
+    metrics = run_rasch2023(tiny("mlp_mnist").replace(repeats=3), out, data_root=data_root,
+                            show_progress=False, log=logs.append)
+    after = _mtimes(out)
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed == {"mlp_mnist/direct_eval.json", "mlp_mnist/hwa_eval.json"}
+    assert any("settings changed: recomputing mlp_mnist direct_eval" in m for m in logs)
+    assert len(metrics["workloads"]["mlp_mnist"]["hwa"]["per_repeat"]) == 3
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_interrupted_hwa_training_resumes_at_epoch_2(
+        full_run: tuple[Path, dict[str, Any]], data_root: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+
+    def stop(workload: str, step: str, epoch: int) -> None:
+        if step == "hwa_train" and epoch == 1:
+            raise _Stop
+
+    monkeypatch.setattr(r23, "_epoch_finished", stop)
+    with pytest.raises(_Stop):
+        run(tiny("mlp_mnist"), out, data_root)
+    ckpt = out / "mlp_mnist" / "hwa_train.checkpoint.pt"
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1
+    assert not (out / "mlp_mnist" / "hwa_train.json").exists()
+    assert (out / "mlp_mnist" / "direct_eval.json").is_file()
+
+    seen: list[tuple[str, int]] = []
+    monkeypatch.setattr(r23, "_epoch_finished", lambda w, s, e: seen.append((s, e)))
+    logs: list[str] = []
+    metrics = run_rasch2023(tiny("mlp_mnist"), out, data_root=data_root, show_progress=False,
+                            log=logs.append)
+    assert seen == [("hwa_train", 2)]  # FP training not redone, HWA from epoch 2
+    assert any("resuming: mlp_mnist hwa_train at epoch 2/2" in m for m in logs)
+    assert not ckpt.exists()
+    # an interrupted and resumed run gives the numbers of an uninterrupted one
+    ref = full_run[1]["workloads"]["mlp_mnist"]
+    assert metrics["workloads"]["mlp_mnist"]["hwa"] == ref["hwa"]
+    assert metrics["workloads"]["mlp_mnist"]["hwa_digital"] == ref["hwa_digital"]
+
+
+def test_nan_loss_stops_with_training_error_and_keeps_checkpoint(
+        data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = ImageTask.losses
+    calls = {"n": 0}
+
+    def losses(self: ImageTask, model: Any, **kw: Any) -> Iterator[Any]:
+        calls["n"] += 1  # 1: FP epoch 1, 2: HWA epoch 1, 3: HWA epoch 2
+        for loss, n in original(self, model, **kw):
+            yield (loss * float("nan") if calls["n"] == 3 else loss), n
+
+    monkeypatch.setattr(ImageTask, "losses", losses)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingError) as info:
+        run(tiny("mlp_mnist"), out, data_root)
+    msg = str(info.value)
+    ckpt = out / "mlp_mnist" / "hwa_train.checkpoint.pt"
+    assert "mlp_mnist hwa_train" in msg and "loss became nan" in msg and "epoch 2" in msg
+    assert str(ckpt) in msg and "after epoch 1" in msg
+    state = torch.load(ckpt, weights_only=True)
+    assert state["epoch"] == 1
+    fp_kwargs = json.loads((out / "mlp_mnist" / "fp_train.json").read_text())["model_kwargs"]
+    model = aimc.convert_to_analog(aimc.models.build_model("mlp_mnist", **fp_kwargs),
+                                   aimc.presets.rasch2023_hwa())
+    model.load_state_dict(state["model"])  # the last good checkpoint loads
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+# --------------------------------------------------------------------------- bad input
+def test_missing_data_dir_raises_data_error(tmp_path: Path, data_root: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        run(tiny("mlp_mnist"), tmp_path / "a", tmp_path / "nowhere")
+    partial = tmp_path / "partial"
+    shutil.copytree(data_root, partial)
+    shutil.rmtree(partial / "ptb")
+    with pytest.raises(DataError, match=r"ptb.*ptb\.train\.txt"):  # checked before any work
+        run(tiny("mlp_mnist", "lstm_ptb"), tmp_path / "b", partial)
+    assert not (tmp_path / "b" / "mlp_mnist" / "fp_train.json").exists()
+    monkeypatch.delenv("AIMC_DATA", raising=False)
+    with pytest.raises(DataError, match="AIMC_DATA"):
+        run(tiny("mlp_mnist"), tmp_path / "c", None)
+
+
+def test_corrupt_data_files_raise_data_error(tmp_path: Path, data_root: Path) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(data_root, root)
+    path = root / "mnist" / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # truncated
+    with pytest.raises(DataError, match="train-images"):
+        run(tiny("mlp_mnist"), tmp_path / "a", root)
+    (root / "cifar10_jpeg" / "cifar10_jpeg_test.zip").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(DataError, match="cifar10_jpeg_test.zip"):
+        run(tiny("resnet20_cifar"), tmp_path / "b", root)
+    (root / "sst2" / "dev.tsv").write_text("index\tsentence\n0\thello\n")
+    with pytest.raises(DataError, match="dev.tsv"):
+        run(tiny("transformer_sst2"), tmp_path / "c", root)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_spec_json_round_trip(mode: str, tmp_path: Path) -> None:
+    spec = default_spec(mode)
+    assert RunSpec.from_dict(json.loads(spec.to_json())) == spec
+    (tmp_path / "spec.json").write_text(spec.to_json())
+    assert load_spec_file(tmp_path / "spec.json", default_spec("full")) == spec
+    for w in spec.workloads:  # every default model builds
+        w.check_model(**({"vocab_size": 50} if w.name in ("lstm_ptb", "transformer_sst2")
+                         else {}))
+
+
+def test_spec_overrides_and_unknown_keys(tmp_path: Path) -> None:
+    spec = merge_spec(default_spec("quick"), {"repeats": 3,
+                                              "workloads": {"lstm_ptb": {"epochs": 1}}})
+    assert spec.repeats == 3 and spec.workload_names == ("lstm_ptb",)
+    assert spec.workload("lstm_ptb").epochs == 1
+    with pytest.raises(ConfigError, match="'repeat'.*did you mean 'repeats'"):
+        merge_spec(default_spec("quick"), {"repeat": 3})
+    with pytest.raises(ConfigError, match="'epoch'.*did you mean 'epochs'"):
+        merge_spec(default_spec("quick"), {"workloads": {"mlp_mnist": {"epoch": 3}}})
+    with pytest.raises(ConfigError, match="'width'"):
+        merge_spec(default_spec("quick"), {"workloads": {"mlp_mnist": {"model": {"width": 8}}}})
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"seed": 1, "sed": 2}')
+    with pytest.raises(ConfigError, match="'sed'"):
+        load_spec_file(bad, default_spec("quick"))
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_spec_file(bad, default_spec("quick"))
+    with pytest.raises(ConfigError, match="iso_time"):
+        default_spec("quick").replace(times=(1.0, 86400.0))
+    noisy = merge_spec(default_spec("tiny"), {"workloads": {"mlp_mnist": {"hwa_training": {
+        "weight_noise": {"type": "GaussianWeightNoise", "std": 0.05}}}}})
+    assert RunSpec.from_dict(json.loads(noisy.to_json())) == noisy
+    cfg = noisy.workload("mlp_mnist").hwa_config(noisy.hwa_preset)
+    assert cfg.training.weight_noise.std == 0.05 and cfg.mapping.learn_out_scaling
+    with pytest.raises(ConfigError, match="'weight_nois'.*'weight_noise'"):
+        merge_spec(default_spec("tiny"), {"workloads": {"mlp_mnist": {"hwa_training": {
+            "weight_nois": {}}}}})
+
+
+def test_unknown_preset_or_workload_raises_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown preset 'rasch2024'.*rasch2023"):
+        default_spec("quick").replace(direct_preset="rasch2024")
+    with pytest.raises(ConfigError, match="unknown preset"):
+        merge_spec(default_spec("quick"), {"hwa_preset": "nope"})
+    with pytest.raises(ConfigError, match="unknown workload 'vgg16'.*mlp_mnist"):
+        default_spec("quick").select(["vgg16"])
+    with pytest.raises(ConfigError, match="unknown workload 'vgg16'"):
+        merge_spec(default_spec("quick"), {"workloads": {"vgg16": {}}})
+
+
+# --------------------------------------------------------------------------- CLI
+def test_cli_exit_codes(data_root: Path, tmp_path: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["reproduce", "rasch2023", "--no-progress", "--out", str(tmp_path / "out")]
+    assert main([*base, "--data", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "does not exist" in err
+    with pytest.raises(SystemExit) as info:
+        main([*base, "--workloads", "mlp_mnist,vgg16"])
+    assert info.value.code == 2
+    assert "unknown workload 'vgg16'" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"mode": "tiny", "hwa_preset": "nope"}))
+    with pytest.raises(SystemExit) as info:
+        main([*base, "--spec", str(bad)])
+    assert info.value.code == 2 and "unknown preset 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main([*base, "--repeats", "0"])
+    assert info.value.code == 2
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps({"mode": "tiny", "workloads": {"mlp_mnist": {}}}))
+    assert main([*base, "--spec", str(spec), "--data", str(data_root), "--repeats", "3",
+                 "--seed", "1", "--device", "cpu", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "mlp_mnist" in out and "direct mapping" in out and "HWA-trained" in out
+    saved = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert saved["repeats"] == 3 and saved["seed"] == 1 and list(saved["workloads"]) == [
+        "mlp_mnist"]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["command"].startswith("aimc reproduce rasch2023 --no-progress")
+    assert main(["presets"]) == 0  # the other commands still work
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--help"])
+    assert info.value.code == 0
+
+
+def test_cli_training_error_exit_code(data_root: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    original = ImageTask.losses
+
+    def losses(self: ImageTask, model: Any, **kw: Any) -> Iterator[Any]:
+        for loss, n in original(self, model, **kw):
+            yield loss * float("inf"), n
+
+    monkeypatch.setattr(ImageTask, "losses", losses)
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps({"mode": "tiny", "workloads": {"mlp_mnist": {}}}))
+    rc = main(["reproduce", "rasch2023", "--no-progress", "--spec", str(spec), "--data",
+               str(data_root), "--out", str(tmp_path / "out")])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "mlp_mnist fp_train" in err and "after epoch 0" in err
+    assert (tmp_path / "out" / "mlp_mnist" / "fp_train.checkpoint.pt").is_file()
