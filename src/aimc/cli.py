@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "resumes from its last finished step when run again.")
     experiments = reproduce.add_subparsers(dest="experiment", metavar="EXPERIMENT")
     _add_rasch2023(experiments)
+    _add_sensitivity(experiments)
     reproduce.set_defaults(func=_cmd_reproduce_help, subparser=reproduce)
     return parser
 
@@ -139,6 +140,93 @@ def _add_rasch2023(experiments: Any) -> None:
                         "a busy shared machine --threads 1 avoids spin-waiting threads)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=_cmd_rasch2023, subparser=p)
+
+
+def _add_sensitivity(experiments: Any) -> None:
+    from aimc.experiments.sensitivity import FACTORS
+
+    p = experiments.add_parser(
+        "rasch2023-sensitivity",
+        help="one nonideality at a time over a range, on the rasch2023 models",
+        description="Sensitivity study after arXiv:2302.08469: each nonideality "
+                    f"({', '.join(FACTORS)}) is swept over a range with the others at preset "
+                    "values, for the direct-mapped and HWA-trained models of a rasch2023 run "
+                    "(trained there if missing), 1 day after programming. Writes "
+                    "OUT/metrics.json, <factor>.png and report.md; re-running resumes.")
+    p.add_argument("--quick", action="store_true",
+                   help="quick mode: 3 programming repeats, models from runs/rasch2023_quick")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="data root (default: $AIMC_DATA)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder (default: runs/rasch2023_sensitivity[_quick])")
+    p.add_argument("--from-run", metavar="DIR", default=None,
+                   help="rasch2023 run folder with the trained models (default: "
+                        "runs/rasch2023, or runs/rasch2023_quick with --quick)")
+    p.add_argument("--workloads", metavar="A,B", default=None,
+                   help="comma-separated subset of the run's workloads (default: all)")
+    p.add_argument("--factors", metavar="A,B", default=None,
+                   help=f"comma-separated subset of: {', '.join(FACTORS)} (default: all)")
+    p.add_argument("--repeats", type=_int_at_least(1, "--repeats", 3), default=None,
+                   help="programming repeats per point (default: 10, quick: 3)")
+    p.add_argument("--workers", type=_int_at_least(1, "--workers", 2), default=None,
+                   help="processes of the local pool (default: min(2, CPUs); 1: in-process)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_cmd_sensitivity, subparser=p)
+
+
+def _cmd_sensitivity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from aimc.errors import CheckpointError, ConfigError, DataError, TrainingError
+    from aimc.experiments.sensitivity import default_sensitivity_spec, run_sensitivity
+
+    prog = "aimc reproduce rasch2023-sensitivity"
+    spec = default_sensitivity_spec("quick" if args.quick else "full")
+    try:
+        changes: dict[str, Any] = {}
+        if args.repeats is not None:
+            changes["repeats"] = args.repeats
+        if args.workloads is not None:
+            changes["workloads"] = tuple(n.strip() for n in args.workloads.split(",")
+                                         if n.strip())
+        if args.factors is not None:
+            wanted = [n.strip() for n in args.factors.split(",") if n.strip()]
+            values = spec.factor_values
+            changes["factors"] = tuple((n, values.get(n, ())) for n in wanted)
+            unknown = [n for n in wanted if n not in values]
+            if unknown:
+                raise ConfigError(f"unknown factor(s) {unknown}; choose from "
+                                  f"{', '.join(values)}")
+        spec = spec.replace(**changes) if changes else spec
+    except ConfigError as exc:
+        parser.error(str(exc))
+    suffix = "_quick" if args.quick else ""
+    from_run = args.from_run or f"runs/rasch2023{suffix}"
+    out = args.out or f"runs/rasch2023_sensitivity{suffix}"
+    try:
+        cpus = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
+    except AttributeError:
+        cpus = os.cpu_count() or 1
+    workers = args.workers if args.workers is not None else max(1, min(2, cpus))
+    _limit_threads()
+    command = "aimc " + shlex.join(getattr(args, "argv", None)
+                                   or ["reproduce", "rasch2023-sensitivity"])
+    try:
+        metrics = run_sensitivity(spec, out, from_run=from_run, data_root=args.data,
+                                  workers=workers, show_progress=not args.no_progress,
+                                  command=command)
+    except (DataError, ConfigError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except (TrainingError, CheckpointError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; finished jobs are saved in {out}/jobs; run the same "
+              "command again to resume", file=sys.stderr)
+        return 130
+    for r in metrics["ranking"]:
+        print(f"{r['label']:<28} drop {r['drop_mean']:.3f}")
+    print(f"\nreport: {os.path.join(out, 'report.md')}")
+    return 0
 
 
 def _cmd_reproduce_help(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
