@@ -7,7 +7,10 @@ from torch import Tensor
 
 
 def randn_like(t: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Standard normal samples with the shape, dtype and device of ``t``."""
-    if generator is None:
-        return torch.randn_like(t)
+    """Standard normal samples with the shape, dtype and device of ``t`` (contiguous).
+
+    Always allocates a contiguous tensor: torch's vectorised CPU sampler only handles
+    contiguous outputs, and filling a strided view (e.g. a transposed tile layout) is about
+    5× slower.
+    """
     return torch.randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)
