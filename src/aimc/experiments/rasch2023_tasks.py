@@ -188,13 +188,8 @@ class ImageTask(Task):
             xb, yb = self.x_train[idx], self.y_train[idx]
             if self.augment:
                 xb = _augment(xb, generator)
-            logits = model(xb)
-            t_logits = None
-            if teacher is not None and distill > 0:
-                with torch.no_grad():
-                    t_logits = teacher(xb)
-            loss = _mix(F.cross_entropy(logits, yb), logits, t_logits, distill, temperature)
-            yield loss, int(yb.shape[0])
+            yield _classification_loss(model, xb, yb, teacher, distill, temperature), int(
+                yb.shape[0])
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, *, batch_size: int) -> float:
@@ -208,6 +203,17 @@ class ImageTask(Task):
     def calibration_batches(self, batch_size: int, count: int) -> list[Tensor]:
         return [self.x_train[i:i + batch_size]
                 for i in range(0, self.x_train.shape[0], batch_size)][:count]
+
+
+def _classification_loss(model: nn.Module, xb: Tensor, yb: Tensor, teacher: nn.Module | None,
+                         distill: float, temperature: float) -> Tensor:
+    """Cross-entropy, mixed with distillation from ``teacher`` when ``distill`` > 0."""
+    logits = model(xb)
+    t_logits = None
+    if teacher is not None and distill > 0:
+        with torch.no_grad():
+            t_logits = teacher(xb)
+    return _mix(F.cross_entropy(logits, yb), logits, t_logits, distill, temperature)
 
 
 class SentenceTask(Task):
@@ -236,13 +242,8 @@ class SentenceTask(Task):
             idx = order[i:i + batch_size]
             xb = self._cut(self.tok_train[idx], self.len_train[idx])
             yb = self.y_train[idx]
-            logits = model(xb)
-            t_logits = None
-            if teacher is not None and distill > 0:
-                with torch.no_grad():
-                    t_logits = teacher(xb)
-            loss = _mix(F.cross_entropy(logits, yb), logits, t_logits, distill, temperature)
-            yield loss, int(yb.shape[0])
+            yield _classification_loss(model, xb, yb, teacher, distill, temperature), int(
+                yb.shape[0])
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, *, batch_size: int) -> float:
