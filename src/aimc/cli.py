@@ -175,7 +175,7 @@ def _add_sensitivity(experiments: Any) -> None:
 
 
 def _cmd_sensitivity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from aimc.errors import CheckpointError, ConfigError, DataError, TrainingError
+    from aimc.errors import ConfigError
     from aimc.experiments.sensitivity import default_sensitivity_spec, run_sensitivity
 
     prog = "aimc reproduce rasch2023-sensitivity"
@@ -209,20 +209,13 @@ def _cmd_sensitivity(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     _limit_threads()
     command = "aimc " + shlex.join(getattr(args, "argv", None)
                                    or ["reproduce", "rasch2023-sensitivity"])
-    try:
-        metrics = run_sensitivity(spec, out, from_run=from_run, data_root=args.data,
-                                  workers=workers, show_progress=not args.no_progress,
-                                  command=command)
-    except (DataError, ConfigError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except (TrainingError, CheckpointError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted; finished jobs are saved in {out}/jobs; run the same "
-              "command again to resume", file=sys.stderr)
-        return 130
+    metrics, code = _run_experiment(
+        prog, lambda: run_sensitivity(spec, out, from_run=from_run, data_root=args.data,
+                                      workers=workers, show_progress=not args.no_progress,
+                                      command=command),
+        f"finished jobs are saved in {out}/jobs")
+    if metrics is None:
+        return code
     for r in metrics["ranking"]:
         print(f"{r['label']:<28} drop {r['drop_mean']:.3f}")
     print(f"\nreport: {os.path.join(out, 'report.md')}")
@@ -257,7 +250,7 @@ def _rasch2023_spec(args: argparse.Namespace) -> Any:
 
 
 def _cmd_rasch2023(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from aimc.errors import CheckpointError, ConfigError, DataError, TrainingError
+    from aimc.errors import ConfigError
     from aimc.experiments.rasch2023 import run_rasch2023
     from aimc.experiments.rasch2023_report import summary_text
 
@@ -272,19 +265,12 @@ def _cmd_rasch2023(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
         torch.set_num_threads(args.threads)
     command = "aimc " + shlex.join(getattr(args, "argv", None) or ["reproduce", "rasch2023"])
-    try:
-        metrics = run_rasch2023(spec, args.out, data_root=args.data, device=args.device,
-                                show_progress=not args.no_progress, command=command)
-    except (DataError, ConfigError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except (TrainingError, CheckpointError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted; finished steps and the last epoch/repeat are saved in "
-              f"{args.out}; run the same command again to resume", file=sys.stderr)
-        return 130
+    metrics, code = _run_experiment(
+        prog, lambda: run_rasch2023(spec, args.out, data_root=args.data, device=args.device,
+                                    show_progress=not args.no_progress, command=command),
+        f"finished steps and the last epoch/repeat are saved in {args.out}")
+    if metrics is None:
+        return code
     print(summary_text(metrics))
     print(f"\nreport: {os.path.join(args.out, 'report.md')}")
     return 0
@@ -320,6 +306,24 @@ def _cmd_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"aimc demo: error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run_experiment(prog: str, run: Any, saved: str) -> tuple[Any, int]:
+    """Run an experiment; map its errors to exit codes (2 input, 1 run failure, 130 ^C)."""
+    from aimc.errors import CheckpointError, ConfigError, DataError, TrainingError
+
+    try:
+        return run(), 0
+    except (DataError, ConfigError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return None, 2
+    except (TrainingError, CheckpointError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return None, 1
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; {saved}; run the same command again to resume",
+              file=sys.stderr)
+        return None, 130
 
 
 def _cmd_presets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
