@@ -137,7 +137,7 @@ def test_output_noise_injection_in_training_only() -> None:
     x = torch.zeros(64, 4)
     assert abs(float(layer(x).detach().std()) - 0.5) < 0.02  # scale 1 per column: σ in output units
     layer.eval()
-    assert float(layer(x).abs().max()) == 0.0
+    assert float(layer(x).detach().abs().max()) == 0.0
 
 
 # ----------------------------------------------------------------------------- constraints
