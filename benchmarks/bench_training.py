@@ -33,10 +33,14 @@ steps are steady-state training steps: both aimc and lightning initialise the in
 from the first 100 batches (a std and a host sync per tile per step) and stop afterwards.
 
 Timing: interleaved rounds, medians (``common.time_group``); ratio = median / median(fp_sgd)
-of the same model and batch in the same run.
+of the same model and batch in the same run. The CPU time other processes used while a case
+was timed is measured (/proc/stat minus this process) and reported; a case during which they
+used more than ``--busy-cores`` cores is timed again (up to ``--max-attempts``; the attempt
+with the least foreign load is kept).
 
 Usage: python benchmarks/bench_training.py [--model mlp|cnn|all] [--batches 1,16,64]
-       [--repeats 21] [--only CFG,...] [--json OUT.json] [--md OUT.md]
+       [--repeats 21] [--only CFG,...] [--busy-cores 0.25] [--max-attempts 4]
+       [--json OUT.json] [--md OUT.md]
        [--profile mlp:16,cnn:64 --profile-config aimc_rasch2023_hwa]
 """
 
@@ -265,6 +269,9 @@ def main() -> None:
     ap.add_argument("--warmup-steps", type=int, default=110,
                     help="untimed steps per config before timing (past input-range init)")
     ap.add_argument("--only", default="", help="comma list of configs besides fp_sgd")
+    ap.add_argument("--busy-cores", type=float, default=0.25,
+                    help="re-time a case when other processes used more CPU cores than this")
+    ap.add_argument("--max-attempts", type=int, default=4)
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None, help="also write a Markdown summary here")
     ap.add_argument("--profile", default="",
@@ -309,12 +316,23 @@ def main() -> None:
                 loss0[cname] = float(st())
                 for _ in range(args.warmup_steps - 1):
                     st()
-            with ForeignLoad() as foreign:
-                stats = time_group(steps, repeats=args.repeats, warmup=3)
+            # a shared machine: re-time a case while other processes used too much CPU,
+            # keep the attempt with the least foreign load
+            best = None
+            for attempt in range(1, args.max_attempts + 1):
+                with ForeignLoad() as foreign:
+                    stats = time_group(steps, repeats=args.repeats, warmup=3)
+                if best is None or (foreign.cores or 0.0) < (best[1].cores or 0.0):
+                    best = (stats, foreign, attempt)
+                if foreign.cores is None or foreign.cores <= args.busy_cores:
+                    break
+                print(f"      ({name} batch {bs}: other processes used "
+                      f"{_fmt_cores(foreign.cores)} CPU cores; timing again)", flush=True)
+            stats, foreign, attempts = best
             for cname, st in steps.items():
                 r = {"model": name, "config": cname, "batch": bs, **stats[cname],
                      "loss_first": loss0[cname], "loss_after_timing": float(st()),
-                     "foreign_cpu_cores": foreign.cores}
+                     "foreign_cpu_cores": foreign.cores, "attempts": attempts}
                 r["ratio_vs_fp_median"] = r["median_s"] / stats["fp_sgd"]["median_s"]
                 r["ratio_vs_fp_min"] = r["min_s"] / stats["fp_sgd"]["min_s"]
                 results.append(r)
@@ -383,11 +401,13 @@ def write_markdown(path: str, out: dict[str, Any]) -> None:
                                  f"({1e3 * hit[0]['median_s']:.3g} ms)")
             lines.append(f"| {model} | {cfg} | " + " | ".join(cells) + " |")
     heads = [(m, b) for m in dict.fromkeys(r["model"] for r in res) for b in batches]
-    foreign = {(r["model"], r["batch"]): r.get("foreign_cpu_cores") for r in res}
+    foreign = {(r["model"], r["batch"]): (r.get("foreign_cpu_cores"), r.get("attempts", 1))
+               for r in res}
     lines += ["", "CPU cores used by other processes while each case was timed (machine busy "
-              "time − this process, /proc/stat): " + ", ".join(
-                  f"{m} b{b}: {_fmt_cores(foreign.get((m, b)))}" for m, b in heads
-                  if (m, b) in foreign) + "."]
+              "time − this process, /proc/stat; cases above the threshold are timed again, "
+              "attempts in brackets): " + ", ".join(
+                  f"{m} b{b}: {_fmt_cores(foreign[(m, b)][0])} [{foreign[(m, b)][1]}]"
+                  for m, b in heads if (m, b) in foreign) + "."]
     pairs = []
     for m, b in heads:
         by = {r["config"]: r["median_s"] for r in res if (r["model"], r["batch"]) == (m, b)}
