@@ -354,7 +354,7 @@ def main() -> None:
                             for k, (c, _) in aimc_configs().items()},
            "env_start": env0, "env_end": env_info(), "results": results,
            "skipped": skipped_all}
-    out["command"] = " ".join(["python", "benchmarks/bench_training.py", *sys.argv[1:]])
+    out["command"] = " ".join([sys.executable, "benchmarks/bench_training.py", *sys.argv[1:]])
     if args.json:
         write_json(args.json, out)
         print("wrote", args.json)
@@ -383,6 +383,16 @@ def write_markdown(path: str, out: dict[str, Any]) -> None:
         "median step time / median of `fp_sgd` (plain torch, same model) timed interleaved "
         f"in the same run; {out['repeats']} rounds after {out['warmup_steps']} untimed "
         "warm-up steps per config (past the 100-batch input-range initialisation).",
+        "",
+        "Configs: `fp_sgd` plain torch; `aimc_rasch2023_hwa` `aimc.presets.rasch2023_hwa()` "
+        "(full standard crossbar: 8-bit DAC/ADC, output noise, PCM read noise, IR drop, learned "
+        "input ranges, learnable output scales, remap after every step); "
+        "`aimc_rasch2023_hwa_strong` the same plus `ProgrammingWeightNoise()` and "
+        "`GaussianClip(sigma=2.5)`; `aimc_rasch2023` the `rasch2023()` forward without HWA "
+        "extras; `aimc_matched` and `lightning_hwa` the light recipe of the peer harness "
+        "`bench_lightning.py` (8-bit DAC with learned input range init 3, output noise 0.04, "
+        "8-bit ADC bound 10, additive Gaussian weight noise 0.02, 512-row tiles; no IR drop, "
+        "no read noise) in aimc and in aihwkit-lightning.",
         "",
         "| model | config | " + " | ".join(f"batch {b}" for b in batches) + " |",
         "|---|---|" + "---|" * len(batches),
