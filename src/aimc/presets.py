@@ -19,15 +19,34 @@ from aimc.config import (
     NoBoundManagement,
     NoCompensation,
     NoNoiseManagement,
+    NoScaling,
     PCMNoiseModel,
     PerColumnScaling,
     TileSplit,
 )
-from aimc.config.periphery import ConstantNoiseManagement
+from aimc.config.onchip import (
+    DifferentialCell,
+    InSituSGD,
+    MixedPrecision,
+    OnChipAlgorithm,
+    OnChipTraining,
+    PulsedCell,
+    PulseUpdate,
+    SingleDeviceCell,
+    TikiTaka,
+    aihwkit_backward_io,
+)
+from aimc.config.periphery import (
+    AbsMaxNoiseManagement,
+    ConstantNoiseManagement,
+    IterativeBoundManagement,
+)
+from aimc.config.pulsed import PulsedDevice
 from aimc.config.training import HWATraining, NoClip, NoWeightNoise
 from aimc.errors import ConfigError
 
-__all__ = ["rasch2023", "rasch2023_hwa", "ideal", "PRESETS", "get"]
+__all__ = ["rasch2023", "rasch2023_hwa", "ideal", "onchip_io", "onchip", "onchip_sgd",
+           "onchip_mixed_precision", "onchip_tiki_taka", "PRESETS", "get"]
 
 
 def rasch2023() -> AnalogConfig:
@@ -108,7 +127,95 @@ def ideal() -> AnalogConfig:
 
 
 #: every preset by name (used by the CLI and experiment specs)
-PRESETS = {"rasch2023": rasch2023, "rasch2023_hwa": rasch2023_hwa, "ideal": ideal}
+def onchip_io() -> IOConfig:
+    """aihwkit's default forward periphery for pulsed training (``IOParameters`` defaults).
+
+    7-bit DAC (126 steps on ±1), 9-bit ADC (510 steps on ±12), output noise 0.06, abs-max
+    noise management, iterative bound management; no read noise or IR drop
+    (``../shared/peers/aihwkit/config_defaults.json``, ``SingleRPUConfig.forward``;
+    physics.md §8 item 8).
+    """
+    return IOConfig(dac=Converter(steps=126, bound=1.0), adc=Converter(steps=510, bound=12.0),
+                    inp_noise=0.0, out_noise=0.06, read_noise=0.0, ir_drop=None,
+                    noise_management=AbsMaxNoiseManagement(),
+                    bound_management=IterativeBoundManagement())
+
+
+def onchip(algorithm: OnChipAlgorithm | None = None, cell: PulsedCell | None = None, *,
+           noisy_periphery: bool = True, weight_scale: float = 1.0) -> AnalogConfig:
+    """A crossbar trained on chip: the weights are pulsed devices (:class:`OnChipTraining`).
+
+    Forward and backward MVMs use aihwkit's default periphery (:func:`onchip_io`,
+    :func:`aimc.config.aihwkit_backward_io`), or are ideal with ``noisy_periphery=False``.
+    Single 512-row tiles, no weight scaling (the layer weights are the device weights times
+    ``weight_scale``), no learned input ranges. The inference device model (used if the
+    trained model is later programmed with :func:`aimc.program`) stays the PCM model of
+    :func:`rasch2023`.
+    """
+    io = onchip_io() if noisy_periphery else IOConfig(
+        dac=Converter(steps=None, bound=math.inf), adc=Converter(steps=None, bound=math.inf),
+        inp_noise=0.0, out_noise=0.0, read_noise=0.0, ir_drop=None,
+        noise_management=NoNoiseManagement(), bound_management=NoBoundManagement())
+    return AnalogConfig(
+        device=PCMNoiseModel(),
+        forward=io,
+        mapping=Mapping(weight_scaling=NoScaling(), tiles=TileSplit(max_rows=512)),
+        input_range=None,
+        drift_compensation=GlobalCompensation(),
+        training=HWATraining(weight_noise=NoWeightNoise(), clip=NoClip(), remap=False),
+        on_chip=OnChipTraining(cell=cell or SingleDeviceCell(),
+                               algorithm=algorithm or InSituSGD(),
+                               backward=aihwkit_backward_io() if noisy_periphery else None,
+                               weight_scale=weight_scale),
+    )
+
+
+def onchip_sgd(device: PulsedDevice | None = None, *, mode: str = "fast",
+               noisy_periphery: bool = True) -> AnalogConfig:
+    """In-situ SGD with stochastic pulse trains on one bidirectional device per weight.
+
+    Default device: aihwkit's ``ConstantStepDevice`` (dw_min 0.001, ±0.6 bounds, 30 %
+    device-to-device and cycle-to-cycle variation); BL 31 with update and BL management
+    (Gokmen & Vlasov 2016; aihwkit ``SingleRPUConfig``).
+    """
+    from aimc.config.pulsed import ConstantStepDevice
+
+    return onchip(InSituSGD(pulse=PulseUpdate(mode=mode)),
+                  SingleDeviceCell(device=device or ConstantStepDevice()),
+                  noisy_periphery=noisy_periphery)
+
+
+def onchip_mixed_precision(device: PulsedDevice | None = None, *, granularity: float = 0.0,
+                           devices_per_sign: int = 1,
+                           noisy_periphery: bool = True) -> AnalogConfig:
+    """Mixed-precision training of Nandakumar et al., arXiv:2001.11773 (physics.md §3.2).
+
+    Digital χ accumulator, transfer every step, on a differential pair of one-sided PCM
+    devices with refresh (aihwkit ``MixedPrecisionPCMPreset``: ``PCMPresetDevice`` in a
+    ``PCMPresetUnitCell``). ``granularity`` 0 = the device's dw_min.
+    """
+    from aimc.config.pulsed import pcm_preset_device
+
+    return onchip(MixedPrecision(granularity=granularity),
+                  DifferentialCell(device=device or pcm_preset_device(),
+                                   devices_per_sign=devices_per_sign),
+                  noisy_periphery=noisy_periphery)
+
+
+def onchip_tiki_taka(device: PulsedDevice | None = None, *, version: int = 1,
+                     mode: str = "fast", noisy_periphery: bool = True) -> AnalogConfig:
+    """Tiki-Taka (v1 or v2) on soft-bounds devices (aihwkit ``build_config("tiki-taka",
+    SoftBoundsDevice())``: transfer every step, one column read per transfer)."""
+    from aimc.config.pulsed import SoftBoundsDevice
+
+    dev = device or SoftBoundsDevice()
+    return onchip(TikiTaka(version=version, pulse=PulseUpdate(mode=mode)),
+                  SingleDeviceCell(device=dev), noisy_periphery=noisy_periphery)
+
+
+PRESETS = {"rasch2023": rasch2023, "rasch2023_hwa": rasch2023_hwa, "ideal": ideal,
+           "onchip_sgd": onchip_sgd, "onchip_mixed_precision": onchip_mixed_precision,
+           "onchip_tiki_taka": onchip_tiki_taka}
 
 
 def get(name: str) -> AnalogConfig:

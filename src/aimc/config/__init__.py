@@ -22,6 +22,18 @@ from aimc.config.mapping import (
     UnitCell,
     WeightScaling,
 )
+from aimc.config.onchip import (
+    DifferentialCell,
+    InSituSGD,
+    MixedPrecision,
+    OnChipAlgorithm,
+    OnChipTraining,
+    PulsedCell,
+    PulseUpdate,
+    SingleDeviceCell,
+    TikiTaka,
+    aihwkit_backward_io,
+)
 from aimc.config.periphery import (
     AbsMaxNoiseManagement,
     BoundManagement,
@@ -58,6 +70,8 @@ __all__ = [
     "AbsMaxNoiseManagement", "BoundManagement", "ConstantNoiseManagement", "Converter",
     "IOConfig", "IRDrop", "IterativeBoundManagement", "NoBoundManagement", "NoiseManagement",
     "NoNoiseManagement", "Runtime",
+    "DifferentialCell", "InSituSGD", "MixedPrecision", "OnChipAlgorithm", "OnChipTraining",
+    "PulsedCell", "PulseUpdate", "SingleDeviceCell", "TikiTaka", "aihwkit_backward_io",
     "DropConnect", "FixedClip", "GaussianClip", "GaussianWeightNoise", "HWATraining", "NoClip",
     "NoWeightNoise", "ProgrammingWeightNoise", "WeightClip", "WeightNoise",
 ]

@@ -13,9 +13,10 @@ from aimc.config.base import (
 from aimc.config.compensation import DriftCompensation, GlobalCompensation
 from aimc.config.device import DeviceModel, PCMNoiseModel
 from aimc.config.mapping import Mapping
+from aimc.config.onchip import OnChipTraining
 from aimc.config.periphery import IOConfig
 from aimc.config.runtime import Runtime
-from aimc.config.training import HWATraining
+from aimc.config.training import HWATraining, NoClip, NoWeightNoise
 from aimc.errors import ConfigError
 
 __all__ = ["InputRange", "AnalogConfig"]
@@ -76,6 +77,9 @@ class AnalogConfig(ConfigBase):
             feed noise and IR drop.
         training: hardware-aware training settings (:class:`HWATraining`): weight-noise and
             output-noise injection, clipping and remapping after each optimizer step.
+        on_chip: on-chip training (:class:`OnChipTraining`): the weight becomes the state of
+            pulsed devices, updated by :class:`aimc.optim.AnalogSGD`; None (default) for
+            digital master weights.
     """
 
     device: DeviceModel = PCMNoiseModel()
@@ -85,6 +89,7 @@ class AnalogConfig(ConfigBase):
     drift_compensation: DriftCompensation = GlobalCompensation()
     runtime: Runtime = Runtime()
     training: HWATraining = HWATraining()
+    on_chip: OnChipTraining | None = None
 
     def _validate(self) -> None:
         n = "AnalogConfig"
@@ -96,3 +101,20 @@ class AnalogConfig(ConfigBase):
         check_instance(n, "drift_compensation", self.drift_compensation, DriftCompensation)
         check_instance(n, "runtime", self.runtime, Runtime)
         check_instance(n, "training", self.training, HWATraining)
+        if self.on_chip is not None:
+            self._check_on_chip()
+
+    def _check_on_chip(self) -> None:
+        check_instance("AnalogConfig", "on_chip", self.on_chip, OnChipTraining)
+        tr = self.training
+        if not isinstance(tr.weight_noise, NoWeightNoise) or not isinstance(tr.clip, NoClip):
+            raise ConfigError("on-chip training updates the devices directly, so HWA weight "
+                              "noise and clipping do not apply; use training=HWATraining("
+                              "weight_noise=NoWeightNoise(), clip=NoClip()) or on_chip=None")
+        if self.input_range is not None:
+            raise ConfigError("on-chip training scales inputs by noise management, not learned "
+                              "input ranges; set input_range=None (see "
+                              "aimc.presets.onchip_sgd())")
+        if self.mapping.learn_out_scaling:
+            raise ConfigError("on-chip training has no learnable output scales; set "
+                              "Mapping(learn_out_scaling=False)")

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from aimc.config import AnalogConfig
 from aimc.errors import ConfigError, ShapeError
+from aimc.onchip.registry import register_weight
 from aimc.tile.array import TileArray
 from aimc.tile.validate import validate_state_dict_hook
 
@@ -102,8 +103,18 @@ class AnalogLayerMixin:
                              f"move it with x.to('{ref.device}') or model.to('{x.device}')")
 
     def _register_checkpoint_validation(self) -> None:
-        """Validate checkpoints against this layer before any tensor is copied."""
+        """Validate checkpoints against this layer before any tensor is copied (and register
+        its weights, so that :class:`aimc.optim.AnalogSGD` finds their tile arrays)."""
         self.register_load_state_dict_pre_hook(validate_state_dict_hook)  # type: ignore[attr-defined]
+        self._register_weights()
+
+    def _register_weights(self) -> None:
+        for _, tiles, weight in self.tile_weights():
+            register_weight(weight, tiles)
+
+    def __setstate__(self, state: dict) -> None:  # copy.deepcopy / pickle: new parameters
+        super().__setstate__(state)  # type: ignore[misc]
+        self._register_weights()
 
     def _copy_mode_from(self, module: nn.Module) -> None:
         self.train(module.training)  # type: ignore[attr-defined]

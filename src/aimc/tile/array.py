@@ -41,6 +41,8 @@ from aimc.config import (
     PerTileScaling,
 )
 from aimc.errors import CheckpointError, ConfigError, StateError
+from aimc.onchip.autograd import OnChipMVM
+from aimc.onchip.state import OnChipState
 from aimc.physics.devices import conductances_at, program_conductances
 from aimc.physics.geometry import LinearGeometry, TileGeometry
 from aimc.physics.mapping import conductances_to_weights, weights_to_conductances
@@ -114,6 +116,11 @@ class TileArray(nn.Module):
         #: Not saved in checkpoints (generators are not tensors); see aimc.set_noise_generator.
         self.noise_generator: torch.Generator | None = None
         self._eval_cache: tuple[Any, Tensor, Tensor | None, Any] | None = None
+        #: the on-chip training state (devices, accumulators) when ``config.on_chip`` is set
+        self.onchip: OnChipState | None = None
+        if config.on_chip is not None:
+            self.onchip = OnChipState(config.on_chip, config.forward, geometry, device=device,
+                                      dtype=dtype)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -218,18 +225,41 @@ class TileArray(nn.Module):
             return analog_mvm(x_tiles, self.weight_now, io, g, out_scale=out_scale,
                               input_range=input_range, pert=pert, bias=bias,
                               generator=self.noise_generator)
+        onchip = self.onchip
+        if onchip is not None:
+            onchip.ensure_initialized(weight)
+            if self.training and torch.is_grad_enabled() and (x.requires_grad
+                                                              or weight.requires_grad):
+                return OnChipMVM.apply(x, weight, bias, self)
+        return self._digital_weight_forward(x_tiles, weight, bias, input_range, vectors)
+
+    def _digital_weight_forward(self, x_tiles: Tensor, weight: Tensor, bias: Tensor | None,
+                                input_range: Tensor | None, vectors: int) -> Tensor:
+        """The analog MVM with the current digital weights (training, or not programmed)."""
+        g = self.geometry
         w_tiles = g.weight_to_tiles(weight)
-        scale = self._scales(w_tiles)
-        w = w_tiles / scale.unsqueeze(-1)
+        onchip = self.onchip
+        generator = self.noise_generator
+        if onchip is not None:
+            # on-chip: the weight is the devices' state, on a fixed crossbar scale
+            s = onchip.crossbar_scale
+            w = w_tiles / s
+            scale = torch.full(w_tiles.shape[:2], s, dtype=w.dtype, device=w.device)
+            if generator is None:
+                generator = onchip.generator
+            if self.training:
+                onchip.counters["forward_mvms"] += vectors
+        else:
+            scale = self._scales(w_tiles)
+            w = w_tiles / scale.unsqueeze(-1)
         io = self.config.forward
         if self.training:
             io = self._train_io
-            w = apply_weight_noise(w, self.config.training.weight_noise,
-                                   generator=self.noise_generator)
+            w = apply_weight_noise(w, self.config.training.weight_noise, generator=generator)
         out_scale = scale if self.out_scales is None else scale * self.out_scales
         pert = PerturbationWeights(self._perturbation_dtype(w, vectors))
         return analog_mvm(x_tiles, w, io, g, out_scale=out_scale, input_range=input_range,
-                          pert=pert, bias=bias, generator=self.noise_generator,
+                          pert=pert, bias=bias, generator=generator,
                           range_learning=self._range_learning())
 
     def _range_learning(self) -> tuple[float, float, float] | None:
@@ -398,6 +428,10 @@ class TileArray(nn.Module):
         if (config.input_range is None) != (old.input_range is None):
             raise ConfigError("replace_config cannot switch the input range on or off; "
                               "convert the digital model again instead")
+        if config.on_chip != old.on_chip:
+            raise ConfigError("replace_config cannot change the on-chip training settings (the "
+                              "devices and accumulators are built from them); convert the "
+                              "digital model again with the new config instead")
         if type(config.drift_compensation) is not type(old.drift_compensation) and (
                 self.is_programmed):
             raise ConfigError("replace_config cannot change the drift compensation of a "

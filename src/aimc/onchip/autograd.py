@@ -1,0 +1,53 @@
+"""The autograd function of an on-chip-trained layer: noisy forward, noisy backward, and the
+(x, δ) record the pulsed update consumes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from aimc.tile.array import TileArray
+
+__all__ = ["OnChipMVM"]
+
+
+class OnChipMVM(torch.autograd.Function):
+    """y = analog MVM of x with the device weights; backward through the transposed array.
+
+    Forward: the tile's forward periphery (as in HWA training, no extra weight noise).
+    Backward: the input gradient comes from the transposed MVM with the backward periphery
+    (:meth:`aimc.onchip.state.OnChipState.input_gradient`); the bias gradient is exact
+    (digital bias); the weight gets **no** gradient — the (x, δ) pair is recorded and
+    :class:`aimc.optim.AnalogSGD` turns it into device pulses at ``step()``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None,  # type: ignore[override]
+                tiles: TileArray) -> Tensor:
+        g = tiles.geometry
+        x_tiles = g.to_tiles(x)
+        vectors = x_tiles.shape[g.batch_dim] * (x_tiles[0, 0].numel() // g.rows
+                                                 if g.batch_dim == 0 else 1)
+        y = tiles._digital_weight_forward(x_tiles, weight, bias, None, vectors)
+        ctx.tiles = tiles
+        ctx.x_shape = x.shape
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(x, weight)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None, Tensor | None, None]:  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        state = ctx.tiles.onchip
+        state.record(x, grad_out)
+        gx = None
+        if ctx.needs_input_grad[0]:
+            gx = state.input_gradient(grad_out, weight, ctx.x_shape)
+        gb = None
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            dims = [0, *range(2, grad_out.dim())]
+            gb = grad_out.sum(dim=dims)
+        return gx, None, gb, None

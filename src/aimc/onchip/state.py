@@ -1,0 +1,432 @@
+"""The on-chip training state of one weight matrix, and its update step.
+
+:class:`OnChipState` is attached to a :class:`aimc.tile.TileArray` (``tiles.onchip``) when
+its config has ``on_chip`` set. It holds
+
+* the devices of the weight (``main``: a :class:`~aimc.onchip.cells.CellArray`; Tiki-Taka
+  adds the fast array ``fast``),
+* the digital accumulators (mixed precision χ; Tiki-Taka v2 buffer H),
+* the (x, δ) pairs recorded by the backward passes since the last optimizer step,
+* its own random generator (device-to-device draws, pulse trains, cycle-to-cycle noise and
+  the forward/backward MVM noise unless the tile has a ``noise_generator``), saved in the
+  checkpoint so that training resumes bit-exactly,
+* counters for the energy estimate (MVMs, pulses, digital multiply-accumulates).
+
+The layer's weight parameter mirrors the devices: after every step it is overwritten with
+``weight_scale``·(cell weight), so the forward pass reads what the devices hold.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from aimc.config.onchip import InSituSGD, MixedPrecision, OnChipTraining, TikiTaka
+from aimc.config.periphery import AbsMaxNoiseManagement, IOConfig
+from aimc.errors import CheckpointError, StateError
+from aimc.onchip.cells import CellArray, make_cell_array
+from aimc.onchip.pulses import count_pulses, stochastic_round_quantize
+from aimc.physics.geometry import ConvGeometry, LinearGeometry, TileGeometry
+from aimc.physics.periphery import adc, dac
+
+__all__ = ["OnChipState", "COUNTERS"]
+
+#: the operation counters kept per weight matrix (see :mod:`aimc.onchip.energy`)
+COUNTERS = ("forward_mvms", "backward_mvms", "read_mvms", "pulses", "digital_macs",
+            "update_steps", "refreshes")
+
+
+class OnChipState(nn.Module):
+    """Devices, accumulators and update rule of one on-chip-trained weight matrix.
+
+    Args:
+        cfg: the on-chip training config.
+        forward_io: the forward periphery (used for Tiki-Taka's column reads).
+        geometry: the tile geometry of the weight (dense or convolution).
+        device, dtype: of the state.
+    """
+
+    def __init__(self, cfg: OnChipTraining, forward_io: IOConfig, geometry: TileGeometry, *,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.forward_io = forward_io
+        self.geometry = geometry
+        dtype = dtype or torch.get_default_dtype()
+        if isinstance(geometry, LinearGeometry):
+            self.shape = (geometry.out_features, geometry.in_features)
+        else:
+            assert isinstance(geometry, ConvGeometry)
+            self.shape = (geometry.out_channels,
+                          geometry.in_g * math.prod(geometry.kernel_size))
+        dev = torch.device(device) if device is not None else torch.device("cpu")
+        # seeded from the global RNG: reproducible under torch.manual_seed
+        seed = int(torch.randint(0, 2**62, (1,)))
+        self.generator = torch.Generator(device=dev)
+        self.generator.manual_seed(seed)
+        self.main: CellArray = make_cell_array(cfg.cell, self.shape, generator=self.generator,
+                                               device=dev, dtype=dtype)
+        alg = cfg.algorithm
+        self.fast: CellArray | None = None
+        if isinstance(alg, TikiTaka):
+            self.fast = make_cell_array(alg.fast_cell or cfg.cell, self.shape,
+                                        generator=self.generator, device=dev, dtype=dtype)
+        acc = isinstance(alg, MixedPrecision) or (isinstance(alg, TikiTaka) and alg.version == 2)
+        self.register_buffer("accumulator", torch.zeros(self.shape if acc else (0,),
+                                                        device=dev, dtype=dtype))
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool, device=dev))
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        self.transfer_column = 0
+        self._records: list[tuple[Tensor, Tensor]] = []
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def crossbar_scale(self) -> float:
+        """Layer weight per normalised crossbar weight: ``weight_scale``·w_ref."""
+        return self.cfg.weight_scale * self.main.w_ref
+
+    @property
+    def granularity(self) -> float:
+        """ε of the main cell (weight units of the cell)."""
+        alg = self.cfg.algorithm
+        if isinstance(alg, MixedPrecision) and alg.granularity > 0:
+            return float(alg.granularity)
+        return self.main.granularity
+
+    def cell_weight(self) -> Tensor:
+        """The weight the devices hold now in cell units (Tiki-Taka: γ·A + C)."""
+        w = self.main.weight()
+        alg = self.cfg.algorithm
+        if isinstance(alg, TikiTaka) and alg.gamma > 0 and self.fast is not None:
+            w.add_(self.fast.weight(), alpha=alg.gamma)
+        return w
+
+    def layer_weight(self) -> Tensor:
+        """The cell weight in layer units (``weight_scale``·cell weight), flattened (out, in)."""
+        return self.cell_weight().mul_(self.cfg.weight_scale)
+
+    # ------------------------------------------------------------------ lifecycle
+    @torch.no_grad()
+    def initialize(self, weight: Tensor) -> None:
+        """Write the layer's current weights onto the devices (once, before training)."""
+        target = weight.detach().reshape(self.shape).to(self.accumulator.dtype)
+        self.main.set_weight(target / self.cfg.weight_scale, self.generator)
+        if self.fast is not None:
+            self.fast.set_weight(torch.zeros_like(target), self.generator)
+        self.initialized.fill_(True)
+        self.sync(weight)
+
+    @torch.no_grad()
+    def sync(self, weight: Tensor) -> None:
+        """Overwrite the layer weight with what the devices hold."""
+        weight.copy_(self.layer_weight().view_as(weight))
+
+    def ensure_initialized(self, weight: Tensor) -> None:
+        if not bool(self.initialized):
+            self.initialize(weight)
+
+    def record(self, x: Tensor, d: Tensor) -> None:
+        """Keep the (input, error) pair of one backward pass for the next update."""
+        self._records.append((x.detach(), d.detach()))
+        self.counters["backward_mvms"] += 1
+
+    def clear_records(self) -> None:
+        self._records.clear()
+
+    @property
+    def pending(self) -> int:
+        """Number of recorded backward passes waiting for the next optimizer step."""
+        return len(self._records)
+
+    # ------------------------------------------------------------------ update
+    def _conv_columns(self, x: Tensor) -> Tensor:
+        """im2col of a conv input: (N, C_in, *sp) → (N, C_in/G·prod(k), L)."""
+        g = self.geometry
+        assert isinstance(g, ConvGeometry)
+        x, pad, kernel, stride, dilation = _as_2d(x, g)
+        return F.unfold(x, kernel, dilation=dilation, padding=pad, stride=stride)
+
+    def _update_pairs(self) -> list[tuple[Tensor, Tensor, slice]]:
+        """(X (M, in), D (M, out), output-row slice) per group, from the recorded passes."""
+        g = self.geometry
+        if isinstance(g, LinearGeometry):
+            xs = [x.reshape(-1, g.in_features) for x, _ in self._records]
+            ds = [d.reshape(-1, g.out_features) for _, d in self._records]
+            return [(torch.cat(xs) if len(xs) > 1 else xs[0],
+                     torch.cat(ds) if len(ds) > 1 else ds[0], slice(None))]
+        assert isinstance(g, ConvGeometry)
+        out: list[tuple[Tensor, Tensor, slice]] = []
+        cols = [self._conv_columns(x) for x, _ in self._records]
+        errs = [d.reshape(d.shape[0], d.shape[1], -1) for _, d in self._records]
+        per_group_in = g.in_g * math.prod(g.kernel_size)
+        for grp in range(g.groups):
+            xs, ds = [], []
+            for c, d in zip(cols, errs, strict=True):
+                # unfold orders rows as (channel, kernel position): group channels are contiguous
+                cg = c[:, grp * per_group_in:(grp + 1) * per_group_in]
+                xs.append(cg.transpose(1, 2).reshape(-1, per_group_in))
+                dg = d[:, grp * g.out_g:(grp + 1) * g.out_g]
+                ds.append(dg.transpose(1, 2).reshape(-1, g.out_g))
+            out.append((torch.cat(xs), torch.cat(ds), slice(grp * g.out_g, (grp + 1) * g.out_g)))
+        return out
+
+    def _pulse_update(self, cell: CellArray, lr: float) -> None:
+        """In-situ pulse-train update of ``cell`` with the recorded (x, δ)."""
+        alg = self.cfg.algorithm
+        assert isinstance(alg, (InSituSGD, TikiTaka))
+        up_parts, down_parts = [], []
+        for x, d, _ in self._update_pairs():
+            up, down = count_pulses(x, d, lr, cell.granularity, alg.pulse, self.generator)
+            up_parts.append(up)
+            down_parts.append(down)
+        up = up_parts[0] if len(up_parts) == 1 else torch.cat(up_parts)
+        down = down_parts[0] if len(down_parts) == 1 else torch.cat(down_parts)
+        cell.apply_counts(up, down, self.generator)
+
+    @torch.no_grad()
+    def step(self, lr: float, weight: Tensor) -> None:
+        """One optimizer step: apply the recorded updates as pulses, then sync ``weight``.
+
+        Args:
+            lr: the layer learning rate η (layer units); the device update is η/weight_scale.
+            weight: the layer's weight parameter (overwritten with the device weights).
+        """
+        self.ensure_initialized(weight)
+        if not self._records:
+            return
+        alg = self.cfg.algorithm
+        lr_dev = lr / self.cfg.weight_scale
+        self.counters["update_steps"] += 1
+        step = self.counters["update_steps"]
+        before = self.main.pulses + (self.fast.pulses if self.fast is not None else 0)
+        if isinstance(alg, InSituSGD):
+            self._pulse_update(self.main, lr_dev)
+        elif isinstance(alg, MixedPrecision):
+            self._mixed_precision(alg, lr_dev, step)
+        elif isinstance(alg, TikiTaka):
+            assert self.fast is not None
+            self._pulse_update(self.fast, lr_dev * alg.fast_lr)
+            if step % alg.transfer_every == 0:
+                self._transfer(alg, lr_dev)
+        self._records.clear()
+        for cell in (self.main, self.fast):
+            if cell is not None:
+                self.counters["refreshes"] += cell.end_step(step, self.generator)
+        after = self.main.pulses + (self.fast.pulses if self.fast is not None else 0)
+        self.counters["pulses"] += after - before
+        self.sync(weight)
+
+    def _mixed_precision(self, alg: MixedPrecision, lr: float, step: int) -> None:
+        chi = self.accumulator
+        for x, d, rows in self._update_pairs():
+            xq = stochastic_round_quantize(x, alg.n_x_bins, alg.stochastic_rounding,
+                                           self.generator)
+            dq = stochastic_round_quantize(d, alg.n_d_bins, alg.stochastic_rounding,
+                                           self.generator)
+            chi[rows].addmm_(dq.t(), xq, alpha=-lr)
+            self.counters["digital_macs"] += x.shape[0] * x.shape[1] * d.shape[1]
+        if step % alg.transfer_every:
+            return
+        eps = self.granularity
+        n = torch.trunc(chi / eps)
+        chi.sub_(n * eps)
+        self.main.apply_signed(n.to(torch.int32), self.generator)
+
+    def _read_columns(self, cell: CellArray, columns: Tensor) -> Tensor:
+        """Read columns j of ``cell`` through the forward periphery: (len(columns), out)."""
+        from aimc.physics.mvm import PerturbationWeights, analog_mvm
+
+        out_f, in_f = self.shape
+        geom = LinearGeometry(in_f, out_f, max(in_f, 1))
+        w_ref = cell.w_ref
+        x = torch.zeros((columns.numel(), in_f), dtype=self.accumulator.dtype,
+                        device=self.accumulator.device)
+        x[torch.arange(columns.numel(), device=x.device), columns] = 1.0
+        w = geom.weight_to_tiles(cell.weight() / w_ref)
+        scale = torch.full((geom.num_tiles, out_f), w_ref, dtype=w.dtype, device=w.device)
+        y = analog_mvm(geom.to_tiles(x), w, self.forward_io, geom, out_scale=scale,
+                       generator=self.generator, pert=PerturbationWeights(w.dtype))
+        self.counters["read_mvms"] += columns.numel()
+        return y
+
+    def _transfer(self, alg: TikiTaka, lr: float) -> None:
+        """Tiki-Taka transfer of ``n_reads_per_transfer`` columns of A into C."""
+        assert self.fast is not None
+        in_f = self.shape[1]
+        cols = (torch.arange(alg.n_reads_per_transfer) + self.transfer_column) % in_f
+        self.transfer_column = int((self.transfer_column + alg.n_reads_per_transfer) % in_f)
+        cols = cols.to(self.accumulator.device)
+        v = self._read_columns(self.fast, cols)  # (R, out): A[:, j]
+        t_lr = alg.transfer_lr * lr
+        if alg.version == 1:
+            x = torch.zeros((cols.numel(), in_f), dtype=v.dtype, device=v.device)
+            x[torch.arange(cols.numel(), device=v.device), cols] = 1.0
+            # ΔC = −η_t·(−v)ᵀ·e_j = η_t·v ⊗ e_j, as pulse trains
+            up, down = count_pulses(x, -v, t_lr, self.main.granularity, alg.pulse,
+                                    self.generator)
+            self.main.apply_counts(up, down, self.generator)
+            return
+        h = self.accumulator
+        h[:, cols] += t_lr * v.t()
+        eps = self.main.granularity
+        n = torch.trunc(h[:, cols] / eps)
+        h[:, cols] -= n * eps
+        full = torch.zeros(self.shape, dtype=torch.int32, device=h.device)
+        full[:, cols] = n.to(torch.int32)
+        self.main.apply_signed(full, self.generator)
+
+    # ------------------------------------------------------------------ backward MVM
+    @torch.no_grad()
+    def input_gradient(self, grad_out: Tensor, weight: Tensor, x_shape: torch.Size) -> Tensor:
+        """The backward MVM: δ through the transposed array with the backward periphery.
+
+        Per error vector (a sample's δ, for convolutions one per output position):
+        abs-max noise management, DAC, the transposed MVM Wᵀδ on normalised weights,
+        output noise and ADC per crossbar row, then the digital rescale. Convolutions
+        compute Wᵀδ per position (the transposed im2col product) before the overlapping
+        patches are summed digitally (col2im), as on an im2col crossbar.
+        ``backward=None``: the ideal product.
+        """
+        io = self.cfg.backward
+        s = self.crossbar_scale
+        g = self.geometry
+        w2d = weight.detach().reshape(self.shape[0], -1)
+        if isinstance(g, LinearGeometry):
+            d = grad_out.reshape(-1, g.out_features)
+            z = d @ w2d if io is None else self._noisy_transposed(d, w2d / s, io) * s
+            return z.reshape(x_shape)
+        assert isinstance(g, ConvGeometry)
+        n = grad_out.shape[0]
+        d = grad_out.reshape(n, g.out_channels, -1).transpose(1, 2)  # (N, L, C_out)
+        cols = []
+        for grp in range(g.groups):
+            dg = d[..., grp * g.out_g:(grp + 1) * g.out_g].reshape(-1, g.out_g)
+            wg = w2d[grp * g.out_g:(grp + 1) * g.out_g]
+            z = dg @ wg if io is None else self._noisy_transposed(dg, wg / s, io) * s
+            cols.append(z.view(n, -1, wg.shape[1]))
+        col = torch.cat(cols, dim=2).transpose(1, 2)  # (N, C_in·prod(k), L)
+        return _fold(col, x_shape, g)
+
+    def _noisy_transposed(self, d: Tensor, w: Tensor, io: IOConfig) -> Tensor:
+        """z = ADC(DAC(δ/a)·w + noise)·a for rows δ (M, out), normalised w (out, in)."""
+        nm = io.noise_management
+        if isinstance(nm, AbsMaxNoiseManagement):
+            a = d.abs().amax(dim=1, keepdim=True)
+            a = torch.where(a > 0, a, torch.ones_like(a))
+            x = d / a
+        else:
+            a = None
+            x = d
+        x = dac(x, io.dac)
+        if io.inp_noise > 0:
+            x = x + io.inp_noise * torch.randn(x.shape, generator=self.generator,
+                                               device=x.device, dtype=x.dtype)
+        z = x @ w
+        if io.out_noise > 0:
+            z.add_(torch.randn(z.shape, generator=self.generator, device=z.device,
+                               dtype=z.dtype), alpha=io.out_noise)
+        z = adc(z, io.adc)
+        return z if a is None else z * a
+
+    # ------------------------------------------------------------------ state
+    def _apply(self, fn: Any, recurse: bool = True) -> OnChipState:  # type: ignore[override]
+        super()._apply(fn, recurse)
+        for cell in (self.main, self.fast):
+            if cell is not None:
+                cell.load_state_tensors({k: fn(v) for k, v in cell.state_tensors().items()})
+        return self
+
+    def get_extra_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "main": self.main.state_tensors(),
+            "rng": self.generator.get_state(),
+            "counters": dict(self.counters),
+            "cell_counters": [self.main.counter, self.main.pulses],
+            "transfer_column": self.transfer_column,
+        }
+        if self.fast is not None:
+            state["fast"] = self.fast.state_tensors()
+            state["fast_counters"] = [self.fast.counter, self.fast.pulses]
+        return state
+
+    def set_extra_state(self, state: Any) -> None:
+        if not isinstance(state, dict) or "main" not in state or "rng" not in state:
+            raise CheckpointError("the on-chip state in the checkpoint is not an aimc on-chip "
+                                  "training state; save it from a model with the same config")
+        if (self.fast is None) != ("fast" not in state):
+            raise CheckpointError("the checkpoint's on-chip algorithm differs from this "
+                                  "model's (Tiki-Taka fast array present in only one); build the "
+                                  "model with the same config")
+        dev = self.accumulator.device
+        self.main.load_state_tensors({k: v.to(dev) for k, v in state["main"].items()})
+        self.main.counter, self.main.pulses = (int(v) for v in state["cell_counters"])
+        if self.fast is not None:
+            self.fast.load_state_tensors({k: v.to(dev) for k, v in state["fast"].items()})
+            self.fast.counter, self.fast.pulses = (int(v) for v in state["fast_counters"])
+        self.generator.set_state(state["rng"].cpu() if dev.type == "cpu" else state["rng"])
+        self.counters = {k: int(state["counters"].get(k, 0)) for k in COUNTERS}
+        self.transfer_column = int(state["transfer_column"])
+        self._records.clear()
+
+    def extra_repr(self) -> str:
+        alg = type(self.cfg.algorithm).__name__
+        cell = type(self.cfg.cell).__name__
+        dev = type(self.cfg.cell.device).__name__
+        return f"{alg}, {cell}({dev}), shape={self.shape}"
+
+
+def _conv_padding(g: ConvGeometry) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(left, right) padding per spatial dim for int or 'same'/'valid' padding."""
+    if isinstance(g.padding, str):
+        if g.padding == "valid":
+            z = (0,) * g.spatial
+            return z, z
+        total = tuple(d * (k - 1) for d, k in zip(g.dilation, g.kernel_size, strict=True))
+        left = tuple(t // 2 for t in total)
+        return left, tuple(t - lft for t, lft in zip(total, left, strict=True))
+    return tuple(g.padding), tuple(g.padding)
+
+
+def _as_2d(x: Tensor, g: ConvGeometry) -> tuple[Tensor, tuple[int, int], tuple[int, int],
+                                               tuple[int, int], tuple[int, int]]:
+    """x as a 2-d image with explicit symmetric padding, and the 2-d conv parameters."""
+    left, right = _conv_padding(g)
+    if g.spatial == 1:
+        x = x.unsqueeze(2)
+        left, right = (0, *left), (0, *right)
+        kernel = (1, g.kernel_size[0])
+        stride, dilation = (1, g.stride[0]), (1, g.dilation[0])
+    else:
+        kernel = tuple(g.kernel_size)  # type: ignore[assignment]
+        stride, dilation = tuple(g.stride), tuple(g.dilation)  # type: ignore[assignment]
+    if left != right:
+        x = F.pad(x, (left[1], right[1], left[0], right[0]))
+        pad = (0, 0)
+    else:
+        pad = (left[0], left[1])
+    return x, pad, kernel, stride, dilation  # type: ignore[return-value]
+
+
+def _fold(col: Tensor, x_shape: torch.Size, g: ConvGeometry) -> Tensor:
+    """col2im: the input gradient (x_shape) from per-position columns."""
+    left, right = _conv_padding(g)
+    if g.spatial == 1:
+        size = (1, x_shape[2])
+        left, right = (0, *left), (0, *right)
+        kernel, stride, dilation = (1, g.kernel_size[0]), (1, g.stride[0]), (1, g.dilation[0])
+    else:
+        size = (x_shape[2], x_shape[3])
+        kernel, stride, dilation = g.kernel_size, g.stride, g.dilation  # type: ignore[assignment]
+    full = (size[0] + left[0] + right[0], size[1] + left[1] + right[1])
+    out = F.fold(col, full, kernel, dilation=dilation, stride=stride)
+    out = out[:, :, left[0]:left[0] + size[0], left[1]:left[1] + size[1]]
+    if g.spatial == 1:
+        out = out.squeeze(2)
+    if out.shape != x_shape:
+        raise StateError(f"internal: conv input gradient has shape {tuple(out.shape)}, "
+                         f"expected {tuple(x_shape)}")
+    return out.contiguous()

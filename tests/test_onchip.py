@@ -1,0 +1,445 @@
+"""On-chip training: pulse trains, in-situ SGD, mixed precision, Tiki-Taka, AnalogSGD."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import aimc
+from aimc import presets
+from aimc.config import (
+    DifferentialCell,
+    InSituSGD,
+    MixedPrecision,
+    PulseUpdate,
+    SingleDeviceCell,
+    TikiTaka,
+)
+from aimc.config.pulsed import ConstantStepDevice, SoftBoundsDevice, pcm_preset_device
+from aimc.errors import CheckpointError, ConfigError
+from aimc.onchip.pulses import exact_counts, fast_counts, pulse_probabilities
+from aimc.optim import AnalogSGD
+
+
+def quiet_constant(dw: float = 1e-3, **kw: float) -> ConstantStepDevice:
+    """A constant-step device without variability (deterministic steps)."""
+    args = dict(dw_min=dw, dw_min_dtod=0.0, up_down_dtod=0.0, w_min_dtod=0.0, w_max_dtod=0.0,
+                dw_min_std=0.0, w_min=-1.0, w_max=1.0)
+    args.update(kw)
+    return ConstantStepDevice(**args)
+
+
+def tiles_of_layer(layer: nn.Module):  # type: ignore[no-untyped-def]
+    return next(iter(layer.tile_weights()))[1]
+
+
+# ----------------------------------------------------------------------------- pulse trains
+def test_coincidence_counts_follow_binomial_for_one_sample() -> None:
+    """One sample, fixed BL: each device's count ~ Binomial(BL, p_x·p_δ)."""
+    torch.manual_seed(0)
+    cfg = PulseUpdate(desired_bl=20, bl_management=False, update_management=False,
+                      mode="exact")
+    x = torch.tensor([[0.5, -1.0, 0.25]])
+    d = torch.tensor([[1.0, -0.5]])
+    lr, eps = 0.02, 0.01  # A = sqrt(lr/(eps·BL)) = sqrt(0.1)
+    p = pulse_probabilities(x, d, lr, eps, cfg)
+    q = (p.pd.t() @ p.px)  # (out, in) per-slot coincidence probability
+    gen = torch.Generator().manual_seed(1)
+    ups, downs = [], []
+    for _ in range(4000):
+        u, dn = exact_counts(p, gen)
+        ups.append(u)
+        downs.append(dn)
+    up = torch.stack(ups).double()
+    down = torch.stack(downs).double()
+    total = up + down
+    mean, var = 20 * q.double(), 20 * q.double() * (1 - q.double())
+    se = (var / 4000).sqrt()
+    assert torch.all((total.mean(0) - mean).abs() < 5 * se + 1e-9)
+    assert torch.allclose(total.var(0), var, rtol=0.15, atol=1e-3)
+    # direction: up where x·δ < 0 only
+    neg = (d.t() @ x) < 0
+    assert torch.all(up.sum(0)[~neg] == 0) and torch.all(down.sum(0)[neg] == 0)
+
+
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_expected_pulses_equal_sgd_step(mode: str) -> None:
+    """E[(n_up − n_down)·ε] = −lr·δᵀx for a batch (update and BL management on)."""
+    torch.manual_seed(0)
+    cfg = PulseUpdate(mode=mode)
+    x = torch.randn(8, 5)
+    d = torch.randn(8, 4) * 0.1
+    lr, eps = 0.05, 0.01
+    p = pulse_probabilities(x, d, lr, eps, cfg)
+    assert float(p.px.max()) <= 1.0 and float(p.pd.max()) <= 1.0
+    gen = torch.Generator().manual_seed(2)
+    reps = 3000
+    acc = torch.zeros(4, 5, dtype=torch.float64)
+    acc2 = torch.zeros(4, 5, dtype=torch.float64)
+    for _ in range(reps):
+        u, dn = (exact_counts if mode == "exact" else fast_counts)(p, gen)
+        net = (u - dn).double() * eps
+        acc += net
+        acc2 += net**2
+    mean = acc / reps
+    sd = (acc2 / reps - mean**2).clamp(min=0).sqrt()
+    target = (-lr * d.t() @ x).double()
+    assert torch.all((mean - target).abs() < 5 * sd / math.sqrt(reps) + 1e-6)
+
+
+def test_fast_counts_match_exact_mean_and_variance() -> None:
+    torch.manual_seed(3)
+    cfg = PulseUpdate(desired_bl=7, bl_management=False)
+    x = torch.rand(6, 3)
+    d = torch.rand(6, 2) - 0.5
+    p = pulse_probabilities(x, d, 0.01, 0.001, cfg)
+    gen = torch.Generator().manual_seed(4)
+    ex = torch.stack([torch.stack(exact_counts(p, gen)) for _ in range(3000)]).double()
+    fa = torch.stack([torch.stack(fast_counts(p, gen)) for _ in range(3000)]).double()
+    assert torch.allclose(ex.mean(0), fa.mean(0), rtol=0.08, atol=0.05)
+    assert torch.allclose(ex.var(0), fa.var(0), rtol=0.15, atol=0.05)
+    # the exact Poisson-binomial moments
+    q = (p.pd.t() @ p.px).double()  # not sign-split: compare totals
+    q2 = (p.pd.square().t() @ p.px.square()).double()
+    tot = fa.sum(1)
+    assert torch.allclose(tot.mean(0), 7 * q, rtol=0.08, atol=0.05)
+    assert torch.allclose(tot.var(0), 7 * (q - q2), rtol=0.15, atol=0.05)
+
+
+# ----------------------------------------------------------------------------- layers
+def onchip_linear(config: aimc.AnalogConfig, n_in: int = 6, n_out: int = 3,
+                  seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return aimc.convert_to_analog(nn.Sequential(nn.Linear(n_in, n_out)), config)
+
+
+def test_ideal_limit_forward_and_input_gradient() -> None:
+    """Ideal periphery: forward and input gradient equal the torch layer's."""
+    cfg = presets.onchip(InSituSGD(), SingleDeviceCell(device=quiet_constant()),
+                         noisy_periphery=False)
+    torch.manual_seed(0)
+    ref = nn.Linear(6, 3)
+    with torch.no_grad():
+        ref.weight.clamp_(-0.5, 0.5)
+    model = aimc.convert_to_analog(nn.Sequential(copy.deepcopy(ref)), cfg).train()
+    x = torch.randn(4, 6, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    y = model(x)
+    y_ref = ref(x2)
+    assert torch.allclose(y, y_ref, atol=1e-6)
+    g = torch.randn_like(y)
+    y.backward(g)
+    y_ref.backward(g)
+    assert torch.allclose(x.grad, x2.grad, atol=1e-6)
+    assert torch.allclose(model[0].bias.grad, ref.bias.grad, atol=1e-6)
+    assert model[0].weight.grad is None  # the update goes to the devices instead
+
+
+def test_noisy_backward_differs_but_tracks_ideal() -> None:
+    cfg = presets.onchip_sgd(device=quiet_constant())
+    model = onchip_linear(cfg, 64, 32).train()
+    x = torch.randn(16, 64, requires_grad=True)
+    y = model(x)
+    y.sum().backward()
+    ideal = torch.ones(16, 32) @ model[0].weight.detach()
+    assert not torch.allclose(x.grad, ideal)
+    rel = (x.grad - ideal).norm() / ideal.norm()
+    assert 0.001 < float(rel) < 0.2
+
+
+def test_insitu_update_expectation_matches_sgd() -> None:
+    """Many repeats of one step: mean ΔW ≈ −lr·δᵀx (constant step, no variability)."""
+    cfg = presets.onchip(InSituSGD(pulse=PulseUpdate(mode="fast")),
+                         SingleDeviceCell(device=quiet_constant(dw=1e-3)),
+                         noisy_periphery=False)
+    model = onchip_linear(cfg).train()
+    layer = model[0]
+    torch.manual_seed(5)
+    x = torch.randn(8, 6)
+    g = torch.randn(8, 3) * 0.1
+    lr = 0.05
+    opt = AnalogSGD(model.parameters(), lr=lr)
+    w0 = layer.weight.detach().clone()  # initialised on the first forward below
+    deltas = []
+    state = tiles_of_layer(layer).onchip
+    saved = state.get_extra_state()
+    for _ in range(300):
+        state.set_extra_state(saved)
+        layer.weight.data.copy_(w0)
+        state.generator.manual_seed(len(deltas))
+        opt.zero_grad()
+        model(x).backward(g)
+        if not deltas:
+            w0 = layer.weight.detach().clone()
+            saved = state.get_extra_state()
+        opt.step()
+        deltas.append(layer.weight.detach() - w0)
+    mean = torch.stack(deltas).mean(0)
+    target = -lr * g.t() @ x
+    assert torch.allclose(mean, target, atol=0.1 * float(target.abs().max()))
+
+
+def test_mixed_precision_chi_bookkeeping_is_exact() -> None:
+    """χ + n·ε equals the accumulated −lr·δᵀx (ideal device with no variability)."""
+    eps = 0.01
+    cfg = presets.onchip(MixedPrecision(granularity=eps),
+                         SingleDeviceCell(device=quiet_constant(dw=eps)),
+                         noisy_periphery=False)
+    model = onchip_linear(cfg).train().double()
+    layer = model[0]
+    opt = AnalogSGD(model.parameters(), lr=0.02)
+    state = tiles_of_layer(layer).onchip
+    torch.manual_seed(7)
+    accumulated = torch.zeros(3, 6, dtype=torch.float64)
+    w_start = None
+    for _ in range(6):
+        opt.zero_grad()
+        x = torch.randn(5, 6, dtype=torch.float64)
+        g = torch.randn(5, 3, dtype=torch.float64)
+        model(x).backward(g)
+        if w_start is None:
+            w_start = layer.weight.detach().clone()
+        accumulated += -0.02 * g.t() @ x
+        opt.step()
+    applied = layer.weight.detach() - w_start  # = ε·Σn (constant step, no bounds hit)
+    assert torch.allclose(state.accumulator + applied, accumulated, atol=1e-9)
+    assert float(state.accumulator.abs().max()) < eps + 1e-12
+    assert torch.allclose(applied / eps, (applied / eps).round(), atol=1e-6)
+
+
+def test_differential_refresh_keeps_weight() -> None:
+    dev = pcm_preset_device()
+    cfg = presets.onchip(MixedPrecision(), DifferentialCell(device=dev), noisy_periphery=False)
+    model = onchip_linear(cfg, 40, 20).train()
+    layer = model[0]
+    state = tiles_of_layer(layer).onchip
+    model(torch.randn(2, 40))  # initialises the devices
+    cell = state.main
+    # push both sides high: potentiate G+ and G− equally
+    n = torch.full(cell.shape, 6, dtype=torch.int32)
+    cell.apply_counts(n, n, state.generator)
+    before = cell.weight()
+    p0, m0 = cell.plus[0].value.clone(), cell.minus[0].value.clone()
+    due = (torch.maximum(p0, m0) > 0.75 * 2.0) & (torch.minimum(p0, m0) > 0.25 * 2.0)
+    assert bool(due.any())
+    refreshed = cell.refresh(state.generator)
+    assert refreshed == int(due.sum())
+    after = cell.weight()
+    # re-programming error: about one pulse's noise (c2c σ of the preset is large)
+    assert float((after - before).abs().mean()) < 0.1
+    p, m = cell.plus[0].value, cell.minus[0].value
+    assert float(torch.minimum(p, m)[due].max()) < 0.1  # one side back at RESET
+    assert torch.equal(p[~due], p0[~due]) and torch.equal(m[~due], m0[~due])
+
+
+def test_tiki_taka_transfers_into_slow_array() -> None:
+    for version in (1, 2):
+        cfg = presets.onchip_tiki_taka(device=SoftBoundsDevice(dw_min=0.01), version=version,
+                                       noisy_periphery=False)
+        model = onchip_linear(cfg, 4, 3).train()
+        layer = model[0]
+        state = tiles_of_layer(layer).onchip
+        opt = AnalogSGD(model.parameters(), lr=0.5)
+        x = torch.randn(16, 4)
+        w_before = None
+        for _ in range(12):
+            opt.zero_grad()
+            model(x).pow(2).sum().backward()
+            if w_before is None:
+                w_before = layer.weight.detach().clone()
+            opt.step()
+        assert state.fast is not None and float(state.fast.weight().abs().sum()) > 0
+        assert not torch.equal(layer.weight.detach(), w_before)
+        assert state.counters["read_mvms"] == 12
+
+
+@pytest.mark.parametrize("preset", ["sgd", "mp", "tt"])
+def test_training_reduces_loss_on_a_linear_task(preset: str) -> None:
+    torch.manual_seed(0)
+    w_true = torch.randn(2, 8) * 0.3
+    x = torch.randn(256, 8)
+    y = x @ w_true.t()
+    cfg = {"sgd": presets.onchip_sgd(device=SoftBoundsDevice(dw_min=0.002)),
+           "mp": presets.onchip_mixed_precision(device=quiet_constant(dw=0.002)
+                                                .replace(w_min=0.0)),
+           "tt": presets.onchip_tiki_taka(device=SoftBoundsDevice(dw_min=0.002))}[preset]
+    model = aimc.convert_to_analog(nn.Sequential(nn.Linear(8, 2, bias=False)), cfg).train()
+    opt = AnalogSGD(model.parameters(), lr=0.05)
+    losses = []
+    for _epoch in range(15):
+        total = 0.0
+        for i in range(0, 256, 16):
+            opt.zero_grad()
+            loss = (model(x[i:i + 16]) - y[i:i + 16]).pow(2).mean()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+        losses.append(total)
+    assert losses[-1] < 0.3 * losses[0], losses
+
+
+def test_conv_update_pairs_reproduce_the_weight_gradient() -> None:
+    """Σ δᵀ·im2col(x) over recorded pairs equals torch's conv weight gradient."""
+    cfg = presets.onchip(InSituSGD(), SingleDeviceCell(device=quiet_constant()),
+                         noisy_periphery=False)
+    for kw in ({"padding": 1}, {"padding": "same", "dilation": 2}, {"stride": 2, "groups": 2}):
+        torch.manual_seed(0)
+        ref = nn.Conv2d(4, 6, 3, **kw)
+        with torch.no_grad():
+            ref.weight.clamp_(-0.5, 0.5)
+        model = aimc.convert_to_analog(nn.Sequential(copy.deepcopy(ref)), cfg).train()
+        x = torch.randn(2, 4, 7, 7, requires_grad=True)
+        x2 = x.detach().clone().requires_grad_(True)
+        g = torch.randn_like(ref(x2))
+        model(x).backward(g)
+        ref(x2).backward(g)
+        assert torch.allclose(x.grad, x2.grad, atol=1e-5), kw
+        state = tiles_of_layer(model[0]).onchip
+        grad = torch.cat([d.t() @ xx for xx, d, _ in state._update_pairs()])
+        assert torch.allclose(grad, ref.weight.grad.reshape(6, -1), atol=1e-4), kw
+
+
+def test_conv1d_and_lstm_train_on_chip() -> None:
+    cfg = presets.onchip_mixed_precision(device=quiet_constant(dw=0.001).replace(w_min=0.0))
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv1d(2, 3, 3, padding=1))
+    model = aimc.convert_to_analog(net, cfg).train()
+    opt = AnalogSGD(model.parameters(), lr=0.1)
+    x = torch.randn(4, 2, 10)
+    w0 = None
+    for _ in range(3):
+        opt.zero_grad()
+        model(x).pow(2).mean().backward()
+        if w0 is None:
+            w0 = model[0].weight.detach().clone()
+        opt.step()
+    assert not torch.equal(model[0].weight.detach(), w0)
+
+    lstm = aimc.convert_to_analog(nn.LSTM(3, 4, batch_first=True), cfg).train()
+    opt = AnalogSGD(lstm.parameters(), lr=5.0)
+    seq = torch.randn(2, 5, 3)
+    out, _ = lstm(seq)
+    out.pow(2).mean().backward()
+    tiles = {name: t for name, t, _ in lstm.tile_weights()}
+    # the input projection runs once over all steps, the recurrent one once per step
+    assert tiles["weight_ih_l0"].onchip.pending == 1
+    assert tiles["weight_hh_l0"].onchip.pending == 5
+    tiles = list(tiles.values())
+    before = [w.detach().clone() for _, _, w in lstm.tile_weights()]
+    opt.step()
+    assert any(not torch.equal(b, w) for b, (_, _, w) in zip(before, lstm.tile_weights(),
+                                                               strict=True))
+    assert all(t.onchip.pending == 0 for t in tiles)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+@pytest.mark.parametrize("preset", ["sgd_exact", "mp", "tt2"])
+def test_checkpoint_resume_is_bit_exact(preset: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cfg = {"sgd_exact": presets.onchip_sgd(mode="exact"),
+           "mp": presets.onchip_mixed_precision(),
+           "tt2": presets.onchip_tiki_taka(version=2)}[preset]
+
+    def build() -> nn.Module:
+        torch.manual_seed(0)
+        return aimc.convert_to_analog(nn.Sequential(nn.Linear(6, 5), nn.ReLU(),
+                                                    nn.Linear(5, 3)), cfg).train()
+
+    torch.manual_seed(1)
+    data = [(torch.randn(4, 6), torch.randint(0, 3, (4,))) for _ in range(6)]
+
+    def run(model: nn.Module, opt: torch.optim.Optimizer, batches: list) -> None:  # type: ignore[type-arg]
+        for x, y in batches:
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+
+    a = build()
+    opt_a = AnalogSGD(a.parameters(), lr=0.1)
+    run(a, opt_a, data[:3])
+    path = tmp_path / "ckpt.pt"
+    torch.save({"model": a.state_dict(), "opt": opt_a.state_dict()}, path)
+    run(a, opt_a, data[3:])
+
+    b = build()
+    opt_b = AnalogSGD(b.parameters(), lr=0.1)
+    saved = torch.load(path, weights_only=True)
+    b.load_state_dict(saved["model"])
+    opt_b.load_state_dict(saved["opt"])
+    run(b, opt_b, data[3:])
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        if isinstance(va, torch.Tensor):
+            assert torch.equal(va, vb), k
+
+
+def test_checkpoint_with_other_onchip_config_is_rejected() -> None:
+    a = onchip_linear(presets.onchip_sgd())
+    b = onchip_linear(presets.onchip_mixed_precision())
+    with pytest.raises(CheckpointError):
+        b.load_state_dict(a.state_dict())
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_bad_learning_rates() -> None:
+    model = onchip_linear(presets.onchip_sgd())
+    for lr in (0.0, -0.1, float("nan"), "0.1", True):
+        with pytest.raises(ConfigError, match="learning rate"):
+            AnalogSGD(model.parameters(), lr=lr)  # type: ignore[arg-type]
+
+
+def test_bad_update_settings() -> None:
+    with pytest.raises(ConfigError, match="bit length"):
+        PulseUpdate(desired_bl=0)
+    with pytest.raises(ConfigError, match="mode"):
+        PulseUpdate(mode="approx")
+    with pytest.raises(ConfigError, match="granularity"):
+        MixedPrecision(granularity=-0.01)
+    with pytest.raises(ConfigError, match="transfer_every"):
+        MixedPrecision(transfer_every=0)
+    with pytest.raises(ConfigError, match="version"):
+        TikiTaka(version=3)
+    with pytest.raises(ConfigError, match="bounds"):
+        ConstantStepDevice(w_min=0.5, w_max=-0.5)
+
+
+def test_one_sided_device_needs_a_differential_cell() -> None:
+    with pytest.raises(ConfigError, match="DifferentialCell"):
+        SingleDeviceCell(device=pcm_preset_device())
+
+
+def test_optimizer_rejects_unconverted_model() -> None:
+    with pytest.raises(ConfigError, match="convert"):
+        AnalogSGD(nn.Linear(3, 2).parameters(), lr=0.1)
+
+
+def test_onchip_rejects_hwa_only_settings() -> None:
+    cfg = presets.onchip_sgd()
+    with pytest.raises(ConfigError, match="input_range"):
+        cfg.replace(input_range=aimc.config.InputRange())
+    with pytest.raises(ConfigError, match="weight noise"):
+        cfg.replace(training=presets.rasch2023_hwa().training.replace(
+            weight_noise=aimc.config.GaussianWeightNoise()))
+
+
+def test_replace_config_cannot_change_onchip() -> None:
+    model = onchip_linear(presets.onchip_sgd())
+    with pytest.raises(ConfigError, match="on-chip"):
+        aimc.replace_config(model, lambda c: presets.onchip_mixed_precision())
+
+
+def test_digital_parameters_still_train() -> None:
+    """Biases and digital layers get plain SGD steps from the same optimizer."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    model = aimc.convert_to_analog(net, presets.onchip_sgd(),
+                                   filter_fn=lambda m, name: name == "0")
+    opt = AnalogSGD(model.parameters(), lr=0.1)
+    digital_w = model[2].weight.detach().clone()
+    bias = model[0].bias.detach().clone()
+    model(torch.randn(3, 4)).sum().backward()
+    opt.step()
+    assert not torch.equal(model[2].weight.detach(), digital_w)
+    assert not torch.equal(model[0].bias.detach(), bias)
