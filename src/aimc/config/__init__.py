@@ -46,6 +46,17 @@ from aimc.config.periphery import (
     NoiseManagement,
     NoNoiseManagement,
 )
+from aimc.config.pulsed import (
+    ConstantStepDevice,
+    ExpStepDevice,
+    LinearStepDevice,
+    PCMPulseDevice,
+    PiecewiseStepDevice,
+    PowStepDevice,
+    PulsedDevice,
+    SoftBoundsDevice,
+    pcm_preset_device,
+)
 from aimc.config.runtime import Runtime
 from aimc.config.training import (
     DropConnect,
@@ -72,6 +83,9 @@ __all__ = [
     "NoNoiseManagement", "Runtime",
     "DifferentialCell", "InSituSGD", "MixedPrecision", "OnChipAlgorithm", "OnChipTraining",
     "PulsedCell", "PulseUpdate", "SingleDeviceCell", "TikiTaka", "aihwkit_backward_io",
+    "ConstantStepDevice", "ExpStepDevice", "LinearStepDevice", "PCMPulseDevice",
+    "PiecewiseStepDevice", "PowStepDevice", "PulsedDevice", "SoftBoundsDevice",
+    "pcm_preset_device",
     "DropConnect", "FixedClip", "GaussianClip", "GaussianWeightNoise", "HWATraining", "NoClip",
     "NoWeightNoise", "ProgrammingWeightNoise", "WeightClip", "WeightNoise",
 ]

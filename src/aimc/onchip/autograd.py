@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -29,8 +30,7 @@ class OnChipMVM(torch.autograd.Function):
                 tiles: TileArray) -> Tensor:
         g = tiles.geometry
         x_tiles = g.to_tiles(x)
-        vectors = x_tiles.shape[g.batch_dim] * (x_tiles[0, 0].numel() // g.rows
-                                                 if g.batch_dim == 0 else 1)
+        vectors = x_tiles.shape[g.batch_dim] * math.prod(x_tiles.shape[3:])
         y = tiles._digital_weight_forward(x_tiles, weight, bias, None, vectors)
         ctx.tiles = tiles
         ctx.x_shape = x.shape

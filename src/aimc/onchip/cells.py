@@ -22,14 +22,11 @@ from aimc.physics.pulsed import PulsedDeviceArray, make_device_array
 __all__ = ["CellArray", "make_cell_array"]
 
 
-def _pulse_sparse(dev: PulsedDeviceArray, n: Tensor, direction: int,
-                  generator: torch.Generator | None) -> int:
-    """Apply ``n`` (same shape as the devices, ≥ 0) pulses; returns the total pulse count."""
-    flat = n.reshape(-1)
-    index = flat.nonzero().squeeze(1)
+def _pulse_at(dev: PulsedDeviceArray, index: Tensor, counts: Tensor, direction: int,
+              generator: torch.Generator | None) -> int:
+    """Apply ``counts`` (≥ 0, 1-D) pulses to the devices at flat ``index``; returns Σ counts."""
     if index.numel() == 0:
         return 0
-    counts = flat.index_select(0, index)
     dev.pulse(counts, direction, generator, index=index)
     return int(counts.sum())
 
@@ -111,23 +108,67 @@ class CellArray:
         for d in self.minus:
             d.set_value(((base_plus - target) / n), mask=neg)
 
-    def apply_counts(self, up: Tensor, down: Tensor, generator: torch.Generator | None) -> None:
-        """Apply ``up`` potentiating and ``down`` depressing pulse counts (ints, ``shape``)."""
+    def apply_counts(self, up: Tensor, down: Tensor, generator: torch.Generator | None
+                     ) -> Tensor:
+        """Apply ``up`` potentiating and ``down`` depressing pulse counts (ints, ``shape``).
+
+        Returns the flat indices of the weights that received pulses.
+        """
+        up_f, down_f = up.reshape(-1), down.reshape(-1)
+        i_up = up_f.nonzero().squeeze(1)
+        i_down = down_f.nonzero().squeeze(1)
         if not self.n_per_sign:
             dev = self.devices[0]
-            self.pulses += _pulse_sparse(dev, up, +1, generator)
-            self.pulses += _pulse_sparse(dev, down, -1, generator)
+            self.pulses += _pulse_at(dev, i_up, up_f.index_select(0, i_up), +1, generator)
+            self.pulses += _pulse_at(dev, i_down, down_f.index_select(0, i_down), -1, generator)
+        else:
+            c = self.counter % self.n_per_sign
+            self.pulses += _pulse_at(self.plus[c], i_up, up_f.index_select(0, i_up), +1,
+                                     generator)
+            self.pulses += _pulse_at(self.minus[c], i_down, down_f.index_select(0, i_down), +1,
+                                     generator)
+        return torch.cat((i_up, i_down))
+
+    def apply_signed_at(self, index: Tensor, n: Tensor, generator: torch.Generator | None
+                        ) -> None:
+        """Apply signed counts ``n`` (1-D ints; > 0 up, < 0 down) at flat ``index``."""
+        pos = n > 0
+        neg = n < 0
+        i_up, n_up = index[pos], n[pos]
+        i_down, n_down = index[neg], -n[neg]
+        if not self.n_per_sign:
+            dev = self.devices[0]
+            self.pulses += _pulse_at(dev, i_up, n_up, +1, generator)
+            self.pulses += _pulse_at(dev, i_down, n_down, -1, generator)
             return
         c = self.counter % self.n_per_sign
-        self.pulses += _pulse_sparse(self.plus[c], up, +1, generator)
-        self.pulses += _pulse_sparse(self.minus[c], down, +1, generator)
+        self.pulses += _pulse_at(self.plus[c], i_up, n_up, +1, generator)
+        self.pulses += _pulse_at(self.minus[c], i_down, n_down, +1, generator)
 
-    def apply_signed(self, n: Tensor, generator: torch.Generator | None) -> None:
-        """Apply a signed count per weight: n > 0 up, n < 0 down pulses."""
-        self.apply_counts(n.clamp(min=0), (-n).clamp_(min=0), generator)
+    def apply_signed(self, n: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Apply a signed count per weight (``shape``): n > 0 up, n < 0 down pulses.
+
+        Returns the flat indices of the weights that received pulses.
+        """
+        flat = n.reshape(-1)
+        index = flat.nonzero().squeeze(1)
+        self.apply_signed_at(index, flat.index_select(0, index), generator)
+        return index
+
+    def weight_at(self, index: Tensor) -> Tensor:
+        """The cell weights at flat ``index`` (1-D)."""
+        if not self.n_per_sign:
+            return self.devices[0].value.reshape(-1).index_select(0, index)
+        w = self.plus[0].value.reshape(-1).index_select(0, index)
+        for d in self.plus[1:]:
+            w.add_(d.value.reshape(-1).index_select(0, index))
+        for d in self.minus:
+            w.sub_(d.value.reshape(-1).index_select(0, index))
+        return w
 
     def end_step(self, step: int, generator: torch.Generator | None) -> int:
-        """Advance the device-selection counter and refresh if due; returns refreshed count."""
+        """Advance the device-selection counter and refresh if due; returns the number of
+        refreshed weights."""
         self.counter += 1
         cfg = self.cfg
         if not isinstance(cfg, DifferentialCell) or cfg.refresh_every == 0:
@@ -137,30 +178,58 @@ class CellArray:
         return self.refresh(generator)
 
     def refresh(self, generator: torch.Generator | None) -> int:
-        """RESET and re-program the weights whose two sides are both high (physics.md §3.2)."""
+        """RESET and re-program the weights whose two sides are both high (physics.md §3.2).
+
+        Returns the number of refreshed weights.
+        """
         cfg = self.cfg
         assert isinstance(cfg, DifferentialCell)
         n = self.n_per_sign
         g_max = max(self.devices[0].nominal_bounds)
-        p = sum(d.value for d in self.plus) / n
-        m = sum(d.value for d in self.minus) / n
-        hi, lo = torch.maximum(p, m), torch.minimum(p, m)
-        mask = (hi > cfg.refresh_upper * g_max) & (lo > cfg.refresh_lower * g_max)
-        count = int(mask.sum())
-        if not count:
+        p = self._side_mean(self.plus)
+        m = self._side_mean(self.minus)
+        lower = cfg.refresh_lower * g_max
+        both = (p > lower) & (m > lower)  # cheap pre-filter: usually few weights
+        cand = both.view(-1).nonzero().squeeze(1)
+        if cand.numel() == 0:
             return 0
-        diff = (p - m) * n
+        pc, mc = p.reshape(-1).index_select(0, cand), m.reshape(-1).index_select(0, cand)
+        due = torch.maximum(pc, mc) > cfg.refresh_upper * g_max
+        cand = cand[due]
+        if cand.numel() == 0:
+            return 0
+        diff = ((pc - mc)[due] * n).to(p.dtype)
+        mask = torch.zeros(self.shape, dtype=torch.bool, device=p.device)
+        mask.view(-1)[cand] = True
         for d in self.devices:
             d.reset(mask, generator)
-        base_plus = sum(d.value for d in self.plus)
-        base_minus = sum(d.value for d in self.minus)
-        pos = mask & (diff >= 0)
-        neg = mask & (diff < 0)
+        base_plus = self.weight_side_at(self.plus, cand)
+        base_minus = self.weight_side_at(self.minus, cand)
+        full = torch.zeros(self.shape, dtype=p.dtype, device=p.device).view(-1)
+        pos = torch.zeros_like(mask)
+        pos.view(-1)[cand[diff >= 0]] = True
+        neg = mask & ~pos
+        full[cand] = torch.where(diff >= 0, (diff + base_minus) / n, (base_plus - diff) / n)
         for d in self.plus:
-            d.program((diff + base_minus) / n, pos, generator)
+            d.program(full.view(self.shape), pos, generator)
         for d in self.minus:
-            d.program((base_plus - diff) / n, neg, generator)
-        return count
+            d.program(full.view(self.shape), neg, generator)
+        return int(cand.numel())
+
+    def _side_mean(self, side: list[PulsedDeviceArray]) -> Tensor:
+        if len(side) == 1:
+            return side[0].value
+        total = side[0].value.clone()
+        for d in side[1:]:
+            total.add_(d.value)
+        return total.div_(len(side))
+
+    @staticmethod
+    def weight_side_at(side: list[PulsedDeviceArray], index: Tensor) -> Tensor:
+        w = side[0].value.reshape(-1).index_select(0, index)
+        for d in side[1:]:
+            w = w + d.value.reshape(-1).index_select(0, index)
+        return w
 
     # ------------------------------------------------------------------ state
     def state_tensors(self) -> dict[str, Tensor]:

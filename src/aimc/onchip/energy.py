@@ -243,6 +243,23 @@ class EnergyReport:
             "arrays": [dataclasses.asdict(a) for a in self.arrays],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EnergyReport:
+        """Rebuild a report from :meth:`to_dict` output (e.g. read back from JSON)."""
+        try:
+            energy = EnergyModel.from_dict(data["energy_model"])
+            arrays = [ArrayCounts(**{**a, "shape": tuple(a["shape"])}) for a in data["arrays"]]
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"not an EnergyReport.to_dict() result ({exc!r}); pass the dict "
+                              "that to_dict() returned") from exc
+        return _report(arrays, energy, data.get("steps"))
+
+    def with_energy(self, energy: EnergyModel) -> EnergyReport:
+        """The same operation counts priced with other per-operation energies."""
+        if not isinstance(energy, EnergyModel):
+            raise ConfigError(f"energy must be an EnergyModel, got {type(energy).__name__}")
+        return _report(self.arrays, energy, self.steps)
+
     def to_markdown(self, *, title: str | None = "Training energy estimate") -> str:
         """A Markdown section: breakdown tables, totals, the ratio next to the paper's 173×,
         and the assumptions behind every number."""
@@ -467,9 +484,14 @@ def estimate_training_energy(model: nn.Module, *, energy: EnergyModel | None = N
         raise StateError("the on-chip layers have not been trained yet (all operation "
                          "counters are 0); run training steps with aimc.optim.AnalogSGD "
                          "(model.train(), loss.backward(), opt.step()) before estimating")
+    return _report(arrays, energy, steps)
+
+
+def _report(arrays: list[ArrayCounts], energy: EnergyModel, steps: int | None) -> EnergyReport:
     analog, digital = _energies(arrays, energy)
     a_tot, d_tot = sum(analog.values()), sum(digital.values())
     ratio = d_tot / a_tot if a_tot > 0 else math.inf
+    samples = arrays[0].counters.get("forward_mvms", 0.0) if arrays else 0.0
     return EnergyReport(analog=analog, digital=digital, analog_total=a_tot,
                         digital_total=d_tot, ratio=ratio, energy=energy, arrays=arrays,
-                        steps=steps, samples=arrays[0].counters.get("forward_mvms", 0.0))
+                        steps=steps, samples=samples)

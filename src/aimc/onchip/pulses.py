@@ -116,12 +116,55 @@ def integer_matmul(a: Tensor, b: Tensor) -> Tensor:
     return (a.t().float() @ b.float()).round_().to(torch.int32)
 
 
+def _sign_blocks(x_vals: Tensor, d_vals: Tensor, x_pos: Tensor, d_pos: Tensor
+                 ) -> tuple[list[tuple[Tensor, Tensor]], list[tuple[Tensor, Tensor]]]:
+    """The (error block, input block) pairs whose products give the up and down counts.
+
+    An up pulse needs opposite signs of x and δ. ``x_vals``/``d_vals`` are the per-row
+    values (probabilities or bits; zero where the line is silent), ``x_pos``/``d_pos`` their
+    signs. Sign blocks without any non-zero entry (e.g. no negative inputs after a ReLU) are
+    skipped, which halves the work for most layers.
+    """
+    blocks: dict[tuple[str, bool], Tensor | None] = {}
+    for name, vals, pos in (("x", x_vals, x_pos), ("d", d_vals, d_pos)):
+        active = vals != 0
+        neg_any = bool((active & ~pos).any())
+        pos_any = bool((active & pos).any())
+        zero = torch.zeros((), dtype=vals.dtype, device=vals.device)
+        blocks[(name, True)] = (vals if not neg_any else torch.where(pos, vals, zero)
+                                ) if pos_any else None
+        blocks[(name, False)] = (vals if not pos_any else torch.where(pos, zero, vals)
+                                 ) if neg_any else None
+    up: list[tuple[Tensor, Tensor]] = []
+    down: list[tuple[Tensor, Tensor]] = []
+    for dsign in (True, False):
+        for xsign in (True, False):
+            d, x = blocks[("d", dsign)], blocks[("x", xsign)]
+            if d is not None and x is not None:
+                (down if dsign == xsign else up).append((d, x))
+    return up, down
+
+
+def _block_product(blocks: list[tuple[Tensor, Tensor]], like: Tensor, matmul: object
+                   ) -> Tensor:
+    """Σ over blocks of dᵀ·x (rows stacked so that it is one product)."""
+    if not blocks:
+        return torch.zeros((like.shape[0], like.shape[1]), dtype=like.dtype, device=like.device)
+    if len(blocks) == 1:
+        d, x = blocks[0]
+    else:
+        d = torch.cat([b[0] for b in blocks])
+        x = torch.cat([b[1] for b in blocks])
+    return matmul(d, x)  # type: ignore[operator]
+
+
 def exact_counts(p: PulseProbabilities, generator: torch.Generator | None
                  ) -> tuple[Tensor, Tensor]:
     """Up and down coincidence counts (out, in) from explicit Bernoulli pulse trains.
 
     Bits: one uniform per line, slot and sample (M·BL·(in + out) draws). An up pulse fires
-    where an input train and an error train of opposite signs coincide.
+    where an input train and an error train of opposite signs coincide; the counts are
+    integer products of the bit matrices.
     """
     m, n_in = p.px.shape
     n_out = p.pd.shape[1]
@@ -129,18 +172,15 @@ def exact_counts(p: PulseProbabilities, generator: torch.Generator | None
     dev = p.px.device
     ux = torch.rand((m, bl, n_in), generator=generator, device=dev, dtype=p.px.dtype)
     ud = torch.rand((m, bl, n_out), generator=generator, device=dev, dtype=p.pd.dtype)
-    bx = ux < p.px.unsqueeze(1)
-    bd = ud < p.pd.unsqueeze(1)
-    xp = p.x_pos.unsqueeze(1)
-    dp = p.d_pos.unsqueeze(1)
-    bx_pos = (bx & xp).reshape(m * bl, n_in)
-    bx_neg = (bx & ~xp).reshape(m * bl, n_in)
-    bd_pos = (bd & dp).reshape(m * bl, n_out)
-    bd_neg = (bd & ~dp).reshape(m * bl, n_out)
-    dcat = torch.cat((bd_pos, bd_neg)).to(torch.int8)
-    up = integer_matmul(dcat, torch.cat((bx_neg, bx_pos)).to(torch.int8))
-    down = integer_matmul(dcat, torch.cat((bx_pos, bx_neg)).to(torch.int8))
-    return up, down
+    bx = (ux < p.px.unsqueeze(1)).view(m * bl, n_in).to(torch.int8)
+    bd = (ud < p.pd.unsqueeze(1)).view(m * bl, n_out).to(torch.int8)
+    x_pos, d_pos = p.x_pos, p.d_pos
+    if bl > 1:
+        x_pos, d_pos = x_pos.repeat_interleave(bl, 0), d_pos.repeat_interleave(bl, 0)
+    up, down = _sign_blocks(bx, bd, x_pos, d_pos)
+    like = torch.empty((n_out, n_in), dtype=torch.int32, device=dev)
+    return (_block_product(up, like, integer_matmul),
+            _block_product(down, like, integer_matmul))
 
 
 def _draw_counts(mean: Tensor, var: Tensor, limit: int, generator: torch.Generator | None
@@ -170,25 +210,24 @@ def _draw_counts(mean: Tensor, var: Tensor, limit: int, generator: torch.Generat
     return n.clamp_(0, limit).to(torch.int32)
 
 
+def _float_product(d: Tensor, x: Tensor) -> Tensor:
+    return d.t() @ x
+
+
 def fast_counts(p: PulseProbabilities, generator: torch.Generator | None
                 ) -> tuple[Tensor, Tensor]:
     """Up and down counts (out, in) drawn per device with the exact mean and variance."""
-    x_pos = p.x_pos.to(p.px.dtype)
-    d_pos = p.d_pos.to(p.pd.dtype)
-    px_pos, pd_pos = p.px * x_pos, p.pd * d_pos
-    px_neg, pd_neg = p.px - px_pos, p.pd - pd_pos
-    dcat = torch.cat((pd_pos, pd_neg)).t()
-    x_up = torch.cat((px_neg, px_pos))
-    x_down = torch.cat((px_pos, px_neg))
     bl = float(p.bl)
-    mean_up = (dcat @ x_up).mul_(bl)
-    mean_down = (dcat @ x_down).mul_(bl)
-    dcat2 = dcat.square()
-    var_up = mean_up - (dcat2 @ x_up.square()).mul_(bl)
-    var_down = mean_down - (dcat2 @ x_down.square()).mul_(bl)
+    like = torch.empty((p.pd.shape[1], p.px.shape[1]), dtype=p.px.dtype, device=p.px.device)
+    up, down = _sign_blocks(p.px, p.pd, p.x_pos, p.d_pos)
     limit = p.bl * p.px.shape[0]
-    return (_draw_counts(mean_up, var_up, limit, generator),
-            _draw_counts(mean_down, var_down, limit, generator))
+    out = []
+    for blocks in (up, down):
+        mean = _block_product(blocks, like, _float_product).mul_(bl)
+        sq = [(d.square(), x.square()) for d, x in blocks]
+        var = mean - _block_product(sq, like, _float_product).mul_(bl)
+        out.append(_draw_counts(mean, var, limit, generator))
+    return out[0], out[1]
 
 
 def count_pulses(x: Tensor, d: Tensor, lr: float, granularity: float, cfg: PulseUpdate,

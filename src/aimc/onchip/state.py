@@ -36,6 +36,8 @@ from aimc.physics.periphery import adc, dac
 __all__ = ["OnChipState", "COUNTERS"]
 
 #: the operation counters kept per weight matrix (see :mod:`aimc.onchip.energy`)
+#: (MVM counters count vectors: one input/error vector through the array; for convolutions
+#: one per output position)
 COUNTERS = ("forward_mvms", "backward_mvms", "read_mvms", "pulses", "digital_macs",
             "update_steps", "refreshes")
 
@@ -132,7 +134,7 @@ class OnChipState(nn.Module):
     def record(self, x: Tensor, d: Tensor) -> None:
         """Keep the (input, error) pair of one backward pass for the next update."""
         self._records.append((x.detach(), d.detach()))
-        self.counters["backward_mvms"] += 1
+        self.counters["backward_mvms"] += d.numel() // self.shape[0]  # error vectors
 
     def clear_records(self) -> None:
         self._records.clear()
@@ -174,18 +176,21 @@ class OnChipState(nn.Module):
             out.append((torch.cat(xs), torch.cat(ds), slice(grp * g.out_g, (grp + 1) * g.out_g)))
         return out
 
-    def _pulse_update(self, cell: CellArray, lr: float) -> None:
-        """In-situ pulse-train update of ``cell`` with the recorded (x, δ)."""
+    def _pulse_update(self, cell: CellArray, lr: float) -> Tensor:
+        """In-situ pulse-train update of ``cell`` with the recorded (x, δ); returns the flat
+        indices of the pulsed weights."""
         alg = self.cfg.algorithm
         assert isinstance(alg, (InSituSGD, TikiTaka))
-        up_parts, down_parts = [], []
-        for x, d, _ in self._update_pairs():
+        pairs = self._update_pairs()
+        if len(pairs) == 1:
+            x, d, _ = pairs[0]
             up, down = count_pulses(x, d, lr, cell.granularity, alg.pulse, self.generator)
-            up_parts.append(up)
-            down_parts.append(down)
-        up = up_parts[0] if len(up_parts) == 1 else torch.cat(up_parts)
-        down = down_parts[0] if len(down_parts) == 1 else torch.cat(down_parts)
-        cell.apply_counts(up, down, self.generator)
+        else:
+            counts = [count_pulses(x, d, lr, cell.granularity, alg.pulse, self.generator)
+                      for x, d, _ in pairs]
+            up = torch.cat([c[0] for c in counts])
+            down = torch.cat([c[1] for c in counts])
+        return cell.apply_counts(up, down, self.generator)
 
     @torch.no_grad()
     def step(self, lr: float, weight: Tensor) -> None:
@@ -193,7 +198,8 @@ class OnChipState(nn.Module):
 
         Args:
             lr: the layer learning rate η (layer units); the device update is η/weight_scale.
-            weight: the layer's weight parameter (overwritten with the device weights).
+            weight: the layer's weight parameter (overwritten with the device weights; only
+                the entries whose devices changed are rewritten).
         """
         self.ensure_initialized(weight)
         if not self._records:
@@ -203,24 +209,37 @@ class OnChipState(nn.Module):
         self.counters["update_steps"] += 1
         step = self.counters["update_steps"]
         before = self.main.pulses + (self.fast.pulses if self.fast is not None else 0)
+        touched: Tensor | None = None  # None: re-sync everything
         if isinstance(alg, InSituSGD):
-            self._pulse_update(self.main, lr_dev)
+            touched = self._pulse_update(self.main, lr_dev)
         elif isinstance(alg, MixedPrecision):
-            self._mixed_precision(alg, lr_dev, step)
+            touched = self._mixed_precision(alg, lr_dev, step)
         elif isinstance(alg, TikiTaka):
             assert self.fast is not None
             self._pulse_update(self.fast, lr_dev * alg.fast_lr)
-            if step % alg.transfer_every == 0:
-                self._transfer(alg, lr_dev)
+            touched = (self._transfer(alg, lr_dev) if step % alg.transfer_every == 0
+                       else torch.zeros(0, dtype=torch.long, device=weight.device))
+            if alg.gamma > 0:
+                touched = None
         self._records.clear()
         for cell in (self.main, self.fast):
             if cell is not None:
-                self.counters["refreshes"] += cell.end_step(step, self.generator)
+                refreshed = cell.end_step(step, self.generator)
+                if refreshed:
+                    self.counters["refreshes"] += refreshed
+                    touched = None
         after = self.main.pulses + (self.fast.pulses if self.fast is not None else 0)
         self.counters["pulses"] += after - before
-        self.sync(weight)
+        if touched is None:
+            self.sync(weight)
+        elif touched.numel():
+            new = self.main.weight_at(touched)
+            if self.cfg.weight_scale != 1.0:
+                new.mul_(self.cfg.weight_scale)
+            weight.view(-1).index_copy_(0, touched, new)
 
-    def _mixed_precision(self, alg: MixedPrecision, lr: float, step: int) -> None:
+    def _mixed_precision(self, alg: MixedPrecision, lr: float, step: int) -> Tensor:
+        """χ accumulation and (when due) transfer; returns the flat indices pulsed."""
         chi = self.accumulator
         for x, d, rows in self._update_pairs():
             xq = stochastic_round_quantize(x, alg.n_x_bins, alg.stochastic_rounding,
@@ -230,11 +249,17 @@ class OnChipState(nn.Module):
             chi[rows].addmm_(dq.t(), xq, alpha=-lr)
             self.counters["digital_macs"] += x.shape[0] * x.shape[1] * d.shape[1]
         if step % alg.transfer_every:
-            return
+            return torch.zeros(0, dtype=torch.long, device=chi.device)
         eps = self.granularity
-        n = torch.trunc(chi / eps)
-        chi.sub_(n * eps)
-        self.main.apply_signed(n.to(torch.int32), self.generator)
+        flat = chi.view(-1)
+        index = (flat.abs() >= eps).nonzero().squeeze(1)  # the weights due a pulse
+        if index.numel() == 0:
+            return index
+        c = flat.index_select(0, index)
+        n = torch.trunc(c / eps)
+        flat.index_copy_(0, index, c - n * eps)
+        self.main.apply_signed_at(index, n.to(torch.int32), self.generator)
+        return index
 
     def _read_columns(self, cell: CellArray, columns: Tensor) -> Tensor:
         """Read columns j of ``cell`` through the forward periphery: (len(columns), out)."""
@@ -253,8 +278,9 @@ class OnChipState(nn.Module):
         self.counters["read_mvms"] += columns.numel()
         return y
 
-    def _transfer(self, alg: TikiTaka, lr: float) -> None:
-        """Tiki-Taka transfer of ``n_reads_per_transfer`` columns of A into C."""
+    def _transfer(self, alg: TikiTaka, lr: float) -> Tensor:
+        """Tiki-Taka transfer of ``n_reads_per_transfer`` columns of A into C; returns the
+        flat indices of C that were pulsed."""
         assert self.fast is not None
         in_f = self.shape[1]
         cols = (torch.arange(alg.n_reads_per_transfer) + self.transfer_column) % in_f
@@ -268,8 +294,7 @@ class OnChipState(nn.Module):
             # ΔC = −η_t·(−v)ᵀ·e_j = η_t·v ⊗ e_j, as pulse trains
             up, down = count_pulses(x, -v, t_lr, self.main.granularity, alg.pulse,
                                     self.generator)
-            self.main.apply_counts(up, down, self.generator)
-            return
+            return self.main.apply_counts(up, down, self.generator)
         h = self.accumulator
         h[:, cols] += t_lr * v.t()
         eps = self.main.granularity
@@ -277,7 +302,7 @@ class OnChipState(nn.Module):
         h[:, cols] -= n * eps
         full = torch.zeros(self.shape, dtype=torch.int32, device=h.device)
         full[:, cols] = n.to(torch.int32)
-        self.main.apply_signed(full, self.generator)
+        return self.main.apply_signed(full, self.generator)
 
     # ------------------------------------------------------------------ backward MVM
     @torch.no_grad()

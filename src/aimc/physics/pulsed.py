@@ -21,8 +21,9 @@ asymmetry). PCMPulseDevice: ``g_max_device = g_max·max(1 + g_max_dtod·ξ₀, g
 **Closed forms** (no loop over pulses):
 
 * ConstantStep: n pulses of step s·(1 + σ·ξₖ) sum to s·(n + σ·√n·ξ) exactly; clipping the
-  sum once equals clipping after every pulse whenever every pulse moves the same way
-  (σ·ξ > −1; always true for σ < ~0.25 in practice).
+  sum once equals clipping after every pulse whenever every pulse moves the same way (a
+  pulse reverses only if 1 + σ·ξ < 0: probability Φ(−1/σ) = 4·10⁻⁴ at σ = 0.3, and it
+  matters only at a bound).
 * LinearStep / SoftBounds: the noise-free signed step is affine, Δ(w) = a + k·w
   (up: a = s_up, k = −s_up·γ_up/w_ref_up; down: a = −s_down, k = s_down·γ_down/w_ref_down),
   so with r = 1 + k and fixed point w* = −a/k, dₙ = w_n − w* obeys

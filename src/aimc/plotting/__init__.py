@@ -1,0 +1,9 @@
+"""Plots of device and training behaviour (matplotlib is optional: ``pip install "aimc[plots]"``).
+
+Every function imports matplotlib lazily and raises
+:class:`~aimc.plotting.device_response.MissingDependencyError` when it is not installed.
+"""
+
+from aimc.plotting.device_response import MissingDependencyError, plot_device_response
+
+__all__ = ["MissingDependencyError", "plot_device_response"]
