@@ -110,6 +110,23 @@ def test_fast_counts_match_exact_mean_and_variance() -> None:
     assert torch.allclose(tot.var(0), 7 * (q - q2), rtol=0.15, atol=0.05)
 
 
+def test_fast_mode_uses_explicit_trains_when_cheaper(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aimc.onchip import pulses
+
+    x, d = torch.randn(2, 30), torch.randn(2, 20) * 0.1
+    cfg = PulseUpdate(mode="fast")
+    calls: list[str] = []
+    monkeypatch.setattr(pulses, "exact_counts", lambda p, g: calls.append("exact") or (0, 0))
+    monkeypatch.setattr(pulses, "fast_counts", lambda p, g: calls.append("fast") or (0, 0))
+    pulses.count_pulses(x, d, 0.01, 0.001, cfg, None)  # 2·BL·50 < 32·600: trains
+    big_x, big_d = torch.randn(4000, 30), torch.randn(4000, 20) * 0.1
+    pulses.count_pulses(big_x, big_d, 0.01, 0.001, cfg, None)
+    monkeypatch.setattr(pulses, "FAST_COST_PER_DEVICE", 0)
+    pulses.count_pulses(x, d, 0.01, 0.001, cfg, None)
+    pulses.count_pulses(x, d, 0.01, 0.001, cfg.replace(mode="exact"), None)
+    assert calls == ["exact", "fast", "fast", "exact"]
+
+
 # ----------------------------------------------------------------------------- layers
 def onchip_linear(config: aimc.AnalogConfig, n_in: int = 6, n_out: int = 3,
                   seed: int = 0) -> nn.Module:

@@ -109,25 +109,35 @@ class CellArray:
             d.set_value(((base_plus - target) / n), mask=neg)
 
     def apply_counts(self, up: Tensor, down: Tensor, generator: torch.Generator | None
-                     ) -> Tensor:
+                     ) -> Tensor | None:
         """Apply ``up`` potentiating and ``down`` depressing pulse counts (ints, ``shape``).
 
-        Returns the flat indices of the weights that received pulses.
+        Sparse (only pulsed devices are touched) unless more than a quarter of the devices
+        receive pulses. Returns the flat indices of the pulsed weights, or None when the
+        dense path ran (any weight may have changed).
         """
         up_f, down_f = up.reshape(-1), down.reshape(-1)
         i_up = up_f.nonzero().squeeze(1)
         i_down = down_f.nonzero().squeeze(1)
+        dense = i_up.numel() + i_down.numel() > up_f.numel() // 2
         if not self.n_per_sign:
-            dev = self.devices[0]
-            self.pulses += _pulse_at(dev, i_up, up_f.index_select(0, i_up), +1, generator)
-            self.pulses += _pulse_at(dev, i_down, down_f.index_select(0, i_down), -1, generator)
+            targets = (self.devices[0], self.devices[0])
+            directions = (+1, -1)
         else:
             c = self.counter % self.n_per_sign
-            self.pulses += _pulse_at(self.plus[c], i_up, up_f.index_select(0, i_up), +1,
-                                     generator)
-            self.pulses += _pulse_at(self.minus[c], i_down, down_f.index_select(0, i_down), +1,
-                                     generator)
-        return torch.cat((i_up, i_down))
+            targets = (self.plus[c], self.minus[c])
+            directions = (+1, +1)
+        for dev, flat, index, direction in ((targets[0], up_f, i_up, directions[0]),
+                                            (targets[1], down_f, i_down, directions[1])):
+            if index.numel() == 0:
+                continue
+            if dense:
+                dev.pulse(flat.view(self.shape), direction, generator)
+                self.pulses += int(flat.sum())
+            else:
+                self.pulses += _pulse_at(dev, index, flat.index_select(0, index), direction,
+                                         generator)
+        return None if dense else torch.cat((i_up, i_down))
 
     def apply_signed_at(self, index: Tensor, n: Tensor, generator: torch.Generator | None
                         ) -> None:

@@ -176,9 +176,9 @@ class OnChipState(nn.Module):
             out.append((torch.cat(xs), torch.cat(ds), slice(grp * g.out_g, (grp + 1) * g.out_g)))
         return out
 
-    def _pulse_update(self, cell: CellArray, lr: float) -> Tensor:
+    def _pulse_update(self, cell: CellArray, lr: float) -> Tensor | None:
         """In-situ pulse-train update of ``cell`` with the recorded (x, δ); returns the flat
-        indices of the pulsed weights."""
+        indices of the pulsed weights (None: possibly all)."""
         alg = self.cfg.algorithm
         assert isinstance(alg, (InSituSGD, TikiTaka))
         pairs = self._update_pairs()
@@ -278,7 +278,7 @@ class OnChipState(nn.Module):
         self.counters["read_mvms"] += columns.numel()
         return y
 
-    def _transfer(self, alg: TikiTaka, lr: float) -> Tensor:
+    def _transfer(self, alg: TikiTaka, lr: float) -> Tensor | None:
         """Tiki-Taka transfer of ``n_reads_per_transfer`` columns of A into C; returns the
         flat indices of C that were pulsed."""
         assert self.fast is not None
