@@ -460,3 +460,22 @@ def test_digital_parameters_still_train() -> None:
     opt.step()
     assert not torch.equal(model[2].weight.detach(), digital_w)
     assert not torch.equal(model[0].bias.detach(), bias)
+
+
+def test_column_read_shortcut_matches_full_mvm() -> None:
+    """Tiki-Taka's column read: the shortcut equals the full analog MVM in distribution."""
+    cfg = presets.onchip_tiki_taka(device=quiet_constant(dw=0.01))
+    model = onchip_linear(cfg, 20, 8).train()
+    state = tiles_of_layer(model[0]).onchip
+    model(torch.randn(3, 20))
+    fast = state.fast
+    fast.set_weight(torch.rand(8, 20) - 0.5, state.generator)
+    cols = torch.tensor([3, 7])
+    reads = torch.stack([state._read_columns(fast, cols) for _ in range(400)])
+    full_io = state.forward_io.replace(inp_noise=1e-12)  # forces the full MVM path
+    state.forward_io = full_io
+    ref = torch.stack([state._read_columns(fast, cols) for _ in range(400)])
+    target = fast.weight()[:, cols].t()
+    assert torch.allclose(reads.mean(0), target, atol=0.02)
+    assert torch.allclose(ref.mean(0), target, atol=0.02)
+    assert abs(float(reads.std(0).mean()) - float(ref.std(0).mean())) < 0.01

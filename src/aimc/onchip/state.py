@@ -262,21 +262,38 @@ class OnChipState(nn.Module):
         return index
 
     def _read_columns(self, cell: CellArray, columns: Tensor) -> Tensor:
-        """Read columns j of ``cell`` through the forward periphery: (len(columns), out)."""
+        """Read columns j of ``cell`` through the forward periphery: (len(columns), out).
+
+        A one-hot input eⱼ reads column j. Without input noise, read noise and IR drop the
+        MVM reduces to the column itself: y = ADC(w[:, j]/w_ref + σ_out·ξ)·w_ref (the DAC
+        passes 1 exactly, abs-max noise management scales by 1, and bound management never
+        triggers for |w| ≤ w_ref inside the ADC range), computed on the gathered column
+        only. Otherwise the full analog MVM runs.
+        """
+        io = self.forward_io
+        out_f, in_f = self.shape
+        w_ref = cell.w_ref
+        self.counters["read_mvms"] += columns.numel()
+        simple = (io.inp_noise == 0 and io.read_noise == 0 and io.ir_drop is None
+                  and io.out_nonlinearity == 0 and io.adc.bound >= 1.0)
+        if simple:
+            rows = torch.arange(out_f, device=columns.device)
+            flat = (rows.unsqueeze(0) * in_f + columns.unsqueeze(1)).reshape(-1)
+            v = cell.weight_at(flat).view(columns.numel(), out_f) / w_ref
+            if io.out_noise > 0:
+                v.add_(torch.randn(v.shape, generator=self.generator, device=v.device,
+                                   dtype=v.dtype), alpha=io.out_noise)
+            return adc(v, io.adc).mul_(w_ref)
         from aimc.physics.mvm import PerturbationWeights, analog_mvm
 
-        out_f, in_f = self.shape
         geom = LinearGeometry(in_f, out_f, max(in_f, 1))
-        w_ref = cell.w_ref
         x = torch.zeros((columns.numel(), in_f), dtype=self.accumulator.dtype,
                         device=self.accumulator.device)
         x[torch.arange(columns.numel(), device=x.device), columns] = 1.0
         w = geom.weight_to_tiles(cell.weight() / w_ref)
         scale = torch.full((geom.num_tiles, out_f), w_ref, dtype=w.dtype, device=w.device)
-        y = analog_mvm(geom.to_tiles(x), w, self.forward_io, geom, out_scale=scale,
-                       generator=self.generator, pert=PerturbationWeights(w.dtype))
-        self.counters["read_mvms"] += columns.numel()
-        return y
+        return analog_mvm(geom.to_tiles(x), w, io, geom, out_scale=scale,
+                          generator=self.generator, pert=PerturbationWeights(w.dtype))
 
     def _transfer(self, alg: TikiTaka, lr: float) -> Tensor | None:
         """Tiki-Taka transfer of ``n_reads_per_transfer`` columns of A into C; returns the
