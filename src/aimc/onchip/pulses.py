@@ -118,55 +118,21 @@ def integer_matmul(a: Tensor, b: Tensor) -> Tensor:
     return (a.t().float() @ b.float()).round_().to(torch.int32)
 
 
-def _sign_blocks(x_vals: Tensor, d_vals: Tensor, x_pos: Tensor, d_pos: Tensor
-                 ) -> tuple[list[tuple[Tensor, Tensor]], list[tuple[Tensor, Tensor]]]:
-    """The (error block, input block) pairs whose products give the up and down counts.
-
-    An up pulse needs opposite signs of x and δ. ``x_vals``/``d_vals`` are the per-row
-    values (probabilities or bits; zero where the line is silent), ``x_pos``/``d_pos`` their
-    signs. Sign blocks without any non-zero entry (e.g. no negative inputs after a ReLU) are
-    skipped, which halves the work for most layers.
-    """
-    blocks: dict[tuple[str, bool], Tensor | None] = {}
-    for name, vals, pos in (("x", x_vals, x_pos), ("d", d_vals, d_pos)):
-        active = vals != 0
-        neg_any = bool((active & ~pos).any())
-        pos_any = bool((active & pos).any())
-        zero = torch.zeros((), dtype=vals.dtype, device=vals.device)
-        blocks[(name, True)] = (vals if not neg_any else torch.where(pos, vals, zero)
-                                ) if pos_any else None
-        blocks[(name, False)] = (vals if not pos_any else torch.where(pos, zero, vals)
-                                 ) if neg_any else None
-    up: list[tuple[Tensor, Tensor]] = []
-    down: list[tuple[Tensor, Tensor]] = []
-    for dsign in (True, False):
-        for xsign in (True, False):
-            d, x = blocks[("d", dsign)], blocks[("x", xsign)]
-            if d is not None and x is not None:
-                (down if dsign == xsign else up).append((d, x))
-    return up, down
-
-
-def _block_product(blocks: list[tuple[Tensor, Tensor]], like: Tensor, matmul: object
-                   ) -> Tensor:
-    """Σ over blocks of dᵀ·x (rows stacked so that it is one product)."""
-    if not blocks:
-        return torch.zeros((like.shape[0], like.shape[1]), dtype=like.dtype, device=like.device)
-    if len(blocks) == 1:
-        d, x = blocks[0]
-    else:
-        d = torch.cat([b[0] for b in blocks])
-        x = torch.cat([b[1] for b in blocks])
-    return matmul(d, x)  # type: ignore[operator]
+def _split_by_sign(total: Tensor, net: Tensor) -> tuple[Tensor, Tensor]:
+    """(up, down) from total = up + down and net = down − up (same-sign coincidences are
+    depressing: Δw = −η·x·δ < 0 when x·δ > 0)."""
+    if total.is_floating_point():
+        return total.sub(net).mul_(0.5), total.add_(net).mul_(0.5)
+    return total.sub(net).bitwise_right_shift_(1), total.add_(net).bitwise_right_shift_(1)
 
 
 def exact_counts(p: PulseProbabilities, generator: torch.Generator | None
                  ) -> tuple[Tensor, Tensor]:
     """Up and down coincidence counts (out, in) from explicit Bernoulli pulse trains.
 
-    Bits: one uniform per line, slot and sample (M·BL·(in + out) draws). An up pulse fires
-    where an input train and an error train of opposite signs coincide; the counts are
-    integer products of the bit matrices.
+    Bits: one uniform per line, slot and sample (M·BL·(in + out) draws). With signed bits
+    b·sign (int8 ∈ {−1, 0, 1}), two integer products give all counts:
+    total = |b_δ|ᵀ·|b_x| and net = (s_δ·b_δ)ᵀ·(s_x·b_x) = down − up.
     """
     m, n_in = p.px.shape
     n_out = p.pd.shape[1]
@@ -176,13 +142,17 @@ def exact_counts(p: PulseProbabilities, generator: torch.Generator | None
     ud = torch.rand((m, bl, n_out), generator=generator, device=dev, dtype=p.pd.dtype)
     bx = (ux < p.px.unsqueeze(1)).view(m * bl, n_in).to(torch.int8)
     bd = (ud < p.pd.unsqueeze(1)).view(m * bl, n_out).to(torch.int8)
-    x_pos, d_pos = p.x_pos, p.d_pos
-    if bl > 1:
-        x_pos, d_pos = x_pos.repeat_interleave(bl, 0), d_pos.repeat_interleave(bl, 0)
-    up, down = _sign_blocks(bx, bd, x_pos, d_pos)
-    like = torch.empty((n_out, n_in), dtype=torch.int32, device=dev)
-    return (_block_product(up, like, integer_matmul),
-            _block_product(down, like, integer_matmul))
+    sx = _signs(p.x_pos, bl)
+    sd = _signs(p.d_pos, bl)
+    total = integer_matmul(bd, bx)
+    net = integer_matmul(bd * sd, bx * sx)
+    return _split_by_sign(total, net)
+
+
+def _signs(pos: Tensor, bl: int) -> Tensor:
+    """±1 (int8) per row element, repeated for the BL slots: (M·BL, n)."""
+    s = pos.to(torch.int8).mul_(2).sub_(1)
+    return s.repeat_interleave(bl, 0) if bl > 1 else s
 
 
 def _draw_counts(mean: Tensor, var: Tensor, limit: int, generator: torch.Generator | None
@@ -218,24 +188,25 @@ def _draw_counts(mean: Tensor, var: Tensor, limit: int, generator: torch.Generat
     return n.clamp_(0, limit).to(torch.int32)
 
 
-def _float_product(d: Tensor, x: Tensor) -> Tensor:
-    return d.t() @ x
-
-
 def fast_counts(p: PulseProbabilities, generator: torch.Generator | None
                 ) -> tuple[Tensor, Tensor]:
-    """Up and down counts (out, in) drawn per device with the exact mean and variance."""
+    """Up and down counts (out, in) drawn per device with the exact mean and variance.
+
+    Means from total = p_δᵀ·p_x and net = (s_δ·p_δ)ᵀ·(s_x·p_x) (× BL), the Poisson-binomial
+    variance correction from the same products of the squared probabilities.
+    """
     bl = float(p.bl)
-    like = torch.empty((p.pd.shape[1], p.px.shape[1]), dtype=p.px.dtype, device=p.px.device)
-    up, down = _sign_blocks(p.px, p.pd, p.x_pos, p.d_pos)
+    sx = p.x_pos.to(p.px.dtype).mul_(2).sub_(1)
+    sd = p.d_pos.to(p.pd.dtype).mul_(2).sub_(1)
+    pdt = p.pd.t()
+    mean_up, mean_down = _split_by_sign((pdt @ p.px).mul_(bl),
+                                        ((pdt * sd.t()) @ (p.px * sx)).mul_(bl))
+    px2, pd2t = p.px.square(), pdt.square()
+    sq_up, sq_down = _split_by_sign((pd2t @ px2).mul_(bl), ((pd2t * sd.t()) @ (px2 * sx))
+                                    .mul_(bl))
     limit = p.bl * p.px.shape[0]
-    out = []
-    for blocks in (up, down):
-        mean = _block_product(blocks, like, _float_product).mul_(bl)
-        sq = [(d.square(), x.square()) for d, x in blocks]
-        var = mean - _block_product(sq, like, _float_product).mul_(bl)
-        out.append(_draw_counts(mean, var, limit, generator))
-    return out[0], out[1]
+    return (_draw_counts(mean_up, mean_up - sq_up, limit, generator),
+            _draw_counts(mean_down, mean_down - sq_down, limit, generator))
 
 
 def count_pulses(x: Tensor, d: Tensor, lr: float, granularity: float, cfg: PulseUpdate,
