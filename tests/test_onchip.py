@@ -479,3 +479,31 @@ def test_column_read_shortcut_matches_full_mvm() -> None:
     assert torch.allclose(reads.mean(0), target, atol=0.02)
     assert torch.allclose(ref.mean(0), target, atol=0.02)
     assert abs(float(reads.std(0).mean()) - float(ref.std(0).mean())) < 0.01
+
+
+def test_aimc_checkpoint_roundtrip_and_corrupt_onchip_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model = onchip_linear(presets.onchip_mixed_precision(), 6, 4).train()
+    opt = AnalogSGD(model.parameters(), lr=0.5)
+    model(torch.randn(3, 6)).sum().backward()
+    opt.step()
+    path = tmp_path / "m.pt"
+    aimc.save_checkpoint(model, path)
+    other = onchip_linear(presets.onchip_mixed_precision(), 6, 4, seed=1)
+    aimc.load_checkpoint(other, path)
+    state_a = tiles_of_layer(model[0]).onchip
+    state_b = tiles_of_layer(other[0]).onchip
+    assert torch.equal(state_a.main.weight(), state_b.main.weight())
+    assert torch.equal(state_a.accumulator, state_b.accumulator)
+    assert torch.equal(model[0].weight, other[0].weight)
+    sd = model.state_dict()
+    key = next(k for k in sd if k.endswith("onchip._extra_state"))
+    sd[key] = {"main": {}}
+    with pytest.raises(CheckpointError):
+        other.load_state_dict(sd)
+    assert torch.equal(other[0].weight, model[0].weight)  # unchanged by the failed load
+    sd2 = model.state_dict()
+    sd2[key] = dict(sd2[key], main={k: v[:1] for k, v in sd2[key]["main"].items()})
+    before = other[0].weight.detach().clone()
+    with pytest.raises(CheckpointError, match="shape"):
+        other.load_state_dict(sd2)
+    assert torch.equal(other[0].weight, before)

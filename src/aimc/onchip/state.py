@@ -380,6 +380,13 @@ class OnChipState(nn.Module):
         for cell in (self.main, self.fast):
             if cell is not None:
                 cell.load_state_tensors({k: fn(v) for k, v in cell.state_tensors().items()})
+        dev = self.accumulator.device
+        if self.generator.device != dev:
+            # generators cannot move between device types: continue deterministically with
+            # a generator on the new device seeded from the old one
+            seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
+            self.generator = torch.Generator(device=dev)
+            self.generator.manual_seed(seed)
         return self
 
     def get_extra_state(self) -> dict[str, Any]:
@@ -395,21 +402,48 @@ class OnChipState(nn.Module):
             state["fast_counters"] = [self.fast.counter, self.fast.pulses]
         return state
 
-    def set_extra_state(self, state: Any) -> None:
-        if not isinstance(state, dict) or "main" not in state or "rng" not in state:
-            raise CheckpointError("the on-chip state in the checkpoint is not an aimc on-chip "
-                                  "training state; save it from a model with the same config")
+    def check_extra_state(self, state: Any, where: str = "on-chip state") -> None:
+        """Raise CheckpointError unless ``state`` fits this state (nothing is modified)."""
+        keys = ("main", "rng", "counters", "cell_counters", "transfer_column")
+        if not isinstance(state, dict) or any(k not in state for k in keys):
+            raise CheckpointError(f"{where} is not an aimc on-chip training state; save it from "
+                                  "a model built with the same on-chip config")
         if (self.fast is None) != ("fast" not in state):
-            raise CheckpointError("the checkpoint's on-chip algorithm differs from this "
-                                  "model's (Tiki-Taka fast array present in only one); build the "
-                                  "model with the same config")
+            raise CheckpointError(f"{where}: the checkpoint's on-chip algorithm differs from "
+                                  "this model's (Tiki-Taka fast array present in only one); build "
+                                  "the model with the same config")
+        for name, cell in (("main", self.main), ("fast", self.fast)):
+            if cell is None:
+                continue
+            own = cell.state_tensors()
+            got = state[name]
+            if not isinstance(got, dict) or set(got) != set(own):
+                raise CheckpointError(f"{where}: the device state of the {name} array does not "
+                                      "match this model's unit cell and device model; build the "
+                                      "model with the same config")
+            for k, v in own.items():
+                g = got[k]
+                if not isinstance(g, Tensor) or tuple(g.shape) != tuple(v.shape):
+                    raise CheckpointError(f"{where}: {name}.{k} has shape "
+                                          f"{tuple(getattr(g, 'shape', ()))} in the checkpoint, "
+                                          f"expected {tuple(v.shape)}; build the same architecture")
+
+    def set_extra_state(self, state: Any) -> None:
+        self.check_extra_state(state)
         dev = self.accumulator.device
         self.main.load_state_tensors({k: v.to(dev) for k, v in state["main"].items()})
         self.main.counter, self.main.pulses = (int(v) for v in state["cell_counters"])
         if self.fast is not None:
             self.fast.load_state_tensors({k: v.to(dev) for k, v in state["fast"].items()})
             self.fast.counter, self.fast.pulses = (int(v) for v in state["fast_counters"])
-        self.generator.set_state(state["rng"].cpu() if dev.type == "cpu" else state["rng"])
+        rng = state["rng"]
+        try:
+            self.generator.set_state(rng.cpu())
+        except RuntimeError:
+            # saved on another device type (CPU ↔ CUDA generator states differ): reseed
+            # deterministically from the saved state so the run stays reproducible
+            seed = int.from_bytes(bytes(rng.cpu().to(torch.uint8).tolist()[:8]), "little")
+            self.generator.manual_seed(seed % 2**62)
         self.counters = {k: int(state["counters"].get(k, 0)) for k in COUNTERS}
         self.transfer_column = int(state["transfer_column"])
         self._records.clear()

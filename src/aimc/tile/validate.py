@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from aimc.errors import CheckpointError
+from aimc.onchip.state import OnChipState
 from aimc.tile.array import STATE_BUFFERS, TileArray
 
 __all__ = ["validate_state_dict", "validate_state_dict_hook"]
@@ -44,6 +45,11 @@ def validate_state_dict(model: nn.Module, state_dict: dict[str, Any], prefix: st
         if extra is not None:
             module.check_extra_state(extra, tile_prefix[:-1])
         module.check_state_shapes(state_dict, tile_prefix)
+    for name, m in model.named_modules():
+        if isinstance(m, OnChipState):
+            key = prefix + (name + "." if name else "") + "_extra_state"
+            if key in state_dict:
+                m.check_extra_state(state_dict[key], key)
     for key, value in own.items():
         full = prefix + key
         if full not in state_dict or key.endswith("_extra_state"):
