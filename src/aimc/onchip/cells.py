@@ -64,6 +64,8 @@ class CellArray:
         self.granularity = float(self.devices[0].granularity)
         self.pulses = 0
         self.counter = 0
+        #: flat indices changed since the last refresh check (None: any may have changed)
+        self._dirty: list[Tensor] | None = None
 
     # ------------------------------------------------------------------ read-out
     @property
@@ -88,6 +90,7 @@ class CellArray:
     # ------------------------------------------------------------------ writing
     def set_weight(self, target: Tensor, generator: torch.Generator | None) -> None:
         """Write ``target`` directly (initialisation), clipped to what the devices can hold."""
+        self._dirty = None
         if not self.n_per_sign:
             self.devices[0].set_value(target)
             return
@@ -142,11 +145,27 @@ class CellArray:
             else:
                 self.pulses += _pulse_at(dev, index, flat.index_select(0, index), direction,
                                          generator)
-        return None if dense else torch.cat((i_up, i_down))
+        if dense:
+            self._dirty = None
+            return None
+        touched = torch.cat((i_up, i_down))
+        self._mark(touched)
+        return touched
+
+    def _mark(self, index: Tensor) -> None:
+        """Remember changed weights for the next refresh check (differential cells only)."""
+        cfg = self.cfg
+        if (self._dirty is None or not isinstance(cfg, DifferentialCell)
+                or cfg.refresh_every == 0):
+            return
+        self._dirty.append(index)
+        if sum(t.numel() for t in self._dirty) > self.shape[0] * self.shape[1]:
+            self._dirty = None  # cheaper to check everything
 
     def apply_signed_at(self, index: Tensor, n: Tensor, generator: torch.Generator | None
                         ) -> None:
         """Apply signed counts ``n`` (1-D ints; > 0 up, < 0 down) at flat ``index``."""
+        self._mark(index)
         pos = n > 0
         neg = n < 0
         i_up, n_up = index[pos], n[pos]
@@ -204,8 +223,17 @@ class CellArray:
         p = self._side_mean(self.plus)
         m = self._side_mean(self.minus)
         lower = cfg.refresh_lower * g_max
-        both = (p > lower) & (m > lower)  # cheap pre-filter: usually few weights
-        cand = both.view(-1).nonzero().squeeze(1)
+        dirty, self._dirty = self._dirty, []
+        if dirty is None:  # check every weight
+            both = (p > lower) & (m > lower)  # cheap pre-filter: usually few weights
+            cand = both.view(-1).nonzero().squeeze(1)
+        else:  # only weights whose devices changed since the last check can have become due
+            if not dirty:
+                return 0
+            cand = torch.cat(dirty).unique() if len(dirty) > 1 else dirty[0]
+            ok = (p.reshape(-1).index_select(0, cand) > lower) & (
+                m.reshape(-1).index_select(0, cand) > lower)
+            cand = cand[ok]
         if cand.numel() == 0:
             return 0
         pc, mc = p.reshape(-1).index_select(0, cand), m.reshape(-1).index_select(0, cand)
@@ -255,6 +283,7 @@ class CellArray:
         return out
 
     def load_state_tensors(self, state: dict[str, Tensor]) -> None:
+        self._dirty = None
         for i, d in enumerate(self.devices):
             prefix = f"dev{i}."
             sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}

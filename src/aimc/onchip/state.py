@@ -295,31 +295,48 @@ class OnChipState(nn.Module):
         return analog_mvm(geom.to_tiles(x), w, io, geom, out_scale=scale,
                           generator=self.generator, pert=PerturbationWeights(w.dtype))
 
-    def _transfer(self, alg: TikiTaka, lr: float) -> Tensor | None:
+    def _transfer(self, alg: TikiTaka, lr: float) -> Tensor:
         """Tiki-Taka transfer of ``n_reads_per_transfer`` columns of A into C; returns the
-        flat indices of C that were pulsed."""
+        flat indices of C that were pulsed.
+
+        Only the read columns j can change: the one-hot input eⱼ drives a single row line,
+        so the update is computed on those columns alone.
+        """
         assert self.fast is not None
-        in_f = self.shape[1]
-        cols = (torch.arange(alg.n_reads_per_transfer) + self.transfer_column) % in_f
-        self.transfer_column = int((self.transfer_column + alg.n_reads_per_transfer) % in_f)
+        out_f, in_f = self.shape
+        n_cols = min(alg.n_reads_per_transfer, in_f)
+        cols = (torch.arange(n_cols) + self.transfer_column) % in_f
+        self.transfer_column = int((self.transfer_column + n_cols) % in_f)
         cols = cols.to(self.accumulator.device)
         v = self._read_columns(self.fast, cols)  # (R, out): A[:, j]
         t_lr = alg.transfer_lr * lr
+        # flat positions (R, out) of C[:, j]
+        rows = torch.arange(out_f, device=cols.device)
+        flat = (rows.unsqueeze(0) * in_f + cols.unsqueeze(1))
         if alg.version == 1:
-            x = torch.zeros((cols.numel(), in_f), dtype=v.dtype, device=v.device)
-            x[torch.arange(cols.numel(), device=v.device), cols] = 1.0
-            # ΔC = −η_t·(−v)ᵀ·e_j = η_t·v ⊗ e_j, as pulse trains
-            up, down = count_pulses(x, -v, t_lr, self.main.granularity, alg.pulse,
-                                    self.generator)
-            return self.main.apply_counts(up, down, self.generator)
-        h = self.accumulator
-        h[:, cols] += t_lr * v.t()
-        eps = self.main.granularity
-        n = torch.trunc(h[:, cols] / eps)
-        h[:, cols] -= n * eps
-        full = torch.zeros(self.shape, dtype=torch.int32, device=h.device)
-        full[:, cols] = n.to(torch.int32)
-        return self.main.apply_signed(full, self.generator)
+            # ΔC[:, j] = −η_t·(−v)·1 = η_t·v, as pulse trains on one row line per column
+            ups, downs = [], []
+            one = torch.ones((1, 1), dtype=v.dtype, device=v.device)
+            for r in range(n_cols):
+                up, down = count_pulses(one, -v[r:r + 1], t_lr, self.main.granularity,
+                                        alg.pulse, self.generator)
+                ups.append(up[:, 0])
+                downs.append(down[:, 0])
+            n = (torch.stack(ups) - torch.stack(downs)).reshape(-1)
+        else:
+            h = self.accumulator
+            hv = h.view(-1)
+            idx = flat.reshape(-1)
+            hc = hv.index_select(0, idx) + t_lr * v.reshape(-1)
+            eps = self.main.granularity
+            nf = torch.trunc(hc / eps)
+            hv.index_copy_(0, idx, hc - nf * eps)
+            n = nf.to(torch.int32)
+        index = flat.reshape(-1)
+        keep = n != 0
+        index, n = index[keep], n[keep]
+        self.main.apply_signed_at(index, n, self.generator)
+        return index
 
     # ------------------------------------------------------------------ backward MVM
     @torch.no_grad()
