@@ -507,3 +507,29 @@ def test_aimc_checkpoint_roundtrip_and_corrupt_onchip_state(tmp_path) -> None:  
     with pytest.raises(CheckpointError, match="shape"):
         other.load_state_dict(sd2)
     assert torch.equal(other[0].weight, before)
+
+
+@pytest.mark.parametrize("kind", ["gru", "attention", "conv2d_exact"])
+def test_every_layer_type_trains_on_chip(kind: str) -> None:
+    torch.manual_seed(0)
+    mode = "exact" if kind.endswith("exact") else "fast"
+    cfg = presets.onchip_sgd(SoftBoundsDevice(dw_min=0.01), mode=mode)
+    if kind == "gru":
+        net: nn.Module = nn.GRU(3, 4, batch_first=True)
+        x = torch.randn(2, 5, 3)
+    elif kind == "attention":
+        net = nn.MultiheadAttention(8, 2, batch_first=True)
+        x = torch.randn(2, 4, 8)
+    else:
+        net = nn.Conv2d(2, 3, 3, padding=1)
+        x = torch.randn(2, 2, 6, 6)
+    model = aimc.convert_to_analog(net, cfg).train()
+    opt = AnalogSGD(model.parameters(), lr=1.0)
+    before = [w.detach().clone() for _, _, w in model.tile_weights()]
+    out = model(x, x, x)[0] if kind == "attention" else model(x)
+    out = out[0] if isinstance(out, tuple) else out
+    out.pow(2).mean().backward()
+    opt.step()
+    after = [w.detach() for _, _, w in model.tile_weights()]
+    assert any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
+    assert all(t.onchip.pending == 0 for _, t, _ in model.tile_weights())

@@ -35,12 +35,16 @@ class OnChipMVM(torch.autograd.Function):
         ctx.tiles = tiles
         ctx.x_shape = x.shape
         ctx.has_bias = bias is not None
-        ctx.save_for_backward(x, weight)
+        ctx.save_for_backward(x)
+        # not saved for backward: the weight may be a view of a parameter shared with other
+        # arrays (attention in_proj) whose first use writes their device values into it
+        ctx.weight = weight.detach()
         return y
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None, Tensor | None, None]:  # type: ignore[override]
-        x, weight = ctx.saved_tensors
+        (x,) = ctx.saved_tensors
+        weight = ctx.weight
         state = ctx.tiles.onchip
         state.record(x, grad_out)
         gx = None

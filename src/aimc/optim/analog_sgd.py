@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from aimc.errors import ConfigError
-from aimc.onchip.registry import tiles_of
+from aimc.onchip.registry import arrays_of
 from aimc.tile.array import TileArray
 
 __all__ = ["AnalogSGD"]
@@ -49,8 +49,11 @@ class AnalogSGD(torch.optim.SGD):
         found_analog = False
         for group in self.param_groups:
             for p in group["params"]:
-                if tiles_of(p) is not None:
+                for tiles, rows in arrays_of(p):
                     found_analog = True
+                    if tiles.onchip is not None:  # write the weights onto the devices now
+                        with torch.no_grad():
+                            tiles.onchip.ensure_initialized(p[rows])
         if not found_analog:
             raise ConfigError(
                 "AnalogSGD got no weight of an analog layer; convert the model first, e.g. "
@@ -58,11 +61,12 @@ class AnalogSGD(torch.optim.SGD):
                 "model.parameters() (for a purely digital model use torch.optim.SGD)")
 
     def _onchip_params(self) -> Iterable[tuple[dict[str, Any], Tensor, TileArray]]:
+        """(group, weight or its row block, tile array) for every on-chip array."""
         for group in self.param_groups:
             for p in group["params"]:
-                tiles = tiles_of(p)
-                if tiles is not None and tiles.onchip is not None:
-                    yield group, p, tiles
+                for tiles, rows in arrays_of(p):
+                    if tiles.onchip is not None:
+                        yield group, p[rows], tiles
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
