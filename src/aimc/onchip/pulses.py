@@ -130,9 +130,10 @@ def exact_counts(p: PulseProbabilities, generator: torch.Generator | None
                  ) -> tuple[Tensor, Tensor]:
     """Up and down coincidence counts (out, in) from explicit Bernoulli pulse trains.
 
-    Bits: one uniform per line, slot and sample (M·BL·(in + out) draws). With signed bits
-    b·sign (int8 ∈ {−1, 0, 1}), two integer products give all counts:
-    total = |b_δ|ᵀ·|b_x| and net = (s_δ·b_δ)ᵀ·(s_x·b_x) = down − up.
+    Bits: one uniform per line, slot and sample (M·BL·(in + out) draws). The bit rows are
+    split by sign, and the counts are two integer products over the stacked rows:
+    up = [b_δ⁺; b_δ⁻]ᵀ·[b_x⁻; b_x⁺], down = [b_δ⁺; b_δ⁻]ᵀ·[b_x⁺; b_x⁻] (sign blocks
+    without any bit, e.g. negative inputs after a ReLU, are left out).
     """
     m, n_in = p.px.shape
     n_out = p.pd.shape[1]
@@ -140,13 +141,24 @@ def exact_counts(p: PulseProbabilities, generator: torch.Generator | None
     dev = p.px.device
     ux = torch.rand((m, bl, n_in), generator=generator, device=dev, dtype=p.px.dtype)
     ud = torch.rand((m, bl, n_out), generator=generator, device=dev, dtype=p.pd.dtype)
-    bx = (ux < p.px.unsqueeze(1)).view(m * bl, n_in).to(torch.int8)
-    bd = (ud < p.pd.unsqueeze(1)).view(m * bl, n_out).to(torch.int8)
-    sx = _signs(p.x_pos, bl)
-    sd = _signs(p.d_pos, bl)
-    total = integer_matmul(bd, bx)
-    net = integer_matmul(bd * sd, bx * sx)
-    return _split_by_sign(total, net)
+    bx = (ux < p.px.unsqueeze(1)).view(m * bl, n_in)
+    bd = (ud < p.pd.unsqueeze(1)).view(m * bl, n_out)
+    x_pos = p.x_pos.repeat_interleave(bl, 0) if bl > 1 else p.x_pos
+    d_pos = p.d_pos.repeat_interleave(bl, 0) if bl > 1 else p.d_pos
+    xb = {True: bx & x_pos, False: bx & ~x_pos}
+    db = {True: bd & d_pos, False: bd & ~d_pos}
+    d_blocks = [(sign, b) for sign, b in db.items() if bool(b.any())]
+    out = []
+    for same in (False, True):  # up: opposite signs; down: same signs
+        pairs = [(b, xb[sign if same else not sign]) for sign, b in d_blocks]
+        pairs = [(d, x) for d, x in pairs if bool(x.any())]
+        if not pairs:
+            out.append(torch.zeros((n_out, n_in), dtype=torch.int32, device=dev))
+            continue
+        d_stack = torch.cat([d for d, _ in pairs]) if len(pairs) > 1 else pairs[0][0]
+        x_stack = torch.cat([x for _, x in pairs]) if len(pairs) > 1 else pairs[0][1]
+        out.append(integer_matmul(d_stack.to(torch.int8), x_stack.to(torch.int8)))
+    return out[0], out[1]
 
 
 def _signs(pos: Tensor, bl: int) -> Tensor:
