@@ -81,6 +81,7 @@ class OnChipState(nn.Module):
         self.register_buffer("accumulator", torch.zeros(self.shape if acc else (0,),
                                                         device=dev, dtype=dtype))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool, device=dev))
+        self._known_initialized = False
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.transfer_column = 0
         self._records: list[tuple[Tensor, Tensor]] = []
@@ -128,8 +129,12 @@ class OnChipState(nn.Module):
         weight.copy_(self.layer_weight().view_as(weight))
 
     def ensure_initialized(self, weight: Tensor) -> None:
+        """Write the layer weights onto the devices unless that happened already."""
+        if self._known_initialized:  # Python mirror of the buffer: no host sync per call
+            return
         if not bool(self.initialized):
             self.initialize(weight)
+        self._known_initialized = True
 
     def record(self, x: Tensor, d: Tensor) -> None:
         """Keep the (input, error) pair of one backward pass for the next update."""
@@ -447,6 +452,7 @@ class OnChipState(nn.Module):
 
     def set_extra_state(self, state: Any) -> None:
         self.check_extra_state(state)
+        self._known_initialized = False  # re-read the loaded ``initialized`` buffer
         dev = self.accumulator.device
         self.main.load_state_tensors({k: v.to(dev) for k, v in state["main"].items()})
         self.main.counter, self.main.pulses = (int(v) for v in state["cell_counters"])
