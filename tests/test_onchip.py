@@ -533,3 +533,14 @@ def test_every_layer_type_trains_on_chip(kind: str) -> None:
     after = [w.detach() for _, _, w in model.tile_weights()]
     assert any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
     assert all(t.onchip.pending == 0 for _, t, _ in model.tile_weights())
+
+
+def test_counters_skip_the_first_layers_transposed_mvm() -> None:
+    model = aimc.convert_to_analog(nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3)),
+                                   presets.onchip_sgd()).train()
+    model(torch.randn(6, 5)).sum().backward()
+    first, second = (t.onchip.counters for _, t, _ in
+                     (next(iter(m.tile_weights())) for m in (model[0], model[2])))
+    assert first["forward_mvms"] == 6 and first["update_vectors"] == 6
+    assert first["backward_mvms"] == 0  # the input needs no gradient
+    assert second["backward_mvms"] == 6

@@ -9,7 +9,7 @@ Quick start::
         y = analog(x)
 """
 
-from aimc import models, presets, train, units
+from aimc import models, onchip, optim, presets, train, units
 from aimc.checkpoint import load_checkpoint, save_checkpoint
 from aimc.config import AnalogConfig
 from aimc.convert import analog_layers, convert_to_analog, convert_to_digital
@@ -35,7 +35,7 @@ from aimc.inference import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "presets", "units", "models", "train", "AnalogConfig",
+    "presets", "units", "models", "train", "onchip", "optim", "AnalogConfig",
     "convert_to_analog", "convert_to_digital", "analog_layers",
     "program", "set_time", "at_time", "calibrate_input_ranges", "tile_arrays",
     "set_noise_generator", "replace_config",

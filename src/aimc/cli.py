@@ -5,9 +5,12 @@
     aimc demo [--out DIR] [--seed N] [--repeats N] [--epochs N] [--hwa-epochs N]
               [--quick] [--no-progress]
     aimc presets [NAME]
+    aimc device-plot NAME [--out FILE.png] [--set FIELD=VALUE] [--up N] [--down N] ...
     aimc reproduce rasch2023 [--quick] [--data DIR] [--out DIR] [--workloads a,b]
               [--repeats N] [--seed N] [--spec FILE] [--device DEV] [--threads N]
               [--no-progress]
+    aimc reproduce nandakumar2020 [--quick] [--data DIR] [--out DIR] [--seed N]
+              [--epochs N] [--arms a,b] [--threads N] [--no-progress]
     aimc --version
 
 Invalid arguments exit with status 2 and a message that names the fix.
@@ -90,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a preset to print as JSON, e.g. rasch2023")
     presets.set_defaults(func=_cmd_presets, subparser=presets)
 
+    from aimc.cli_devices import add_device_plot
+
+    add_device_plot(sub, _int_at_least)
+
     reproduce = sub.add_parser(
         "reproduce", help="reproduce a paper's experiments (e.g. rasch2023)",
         description="Reproduce the experiments of a paper on aimc. Each experiment writes a "
@@ -98,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     experiments = reproduce.add_subparsers(dest="experiment", metavar="EXPERIMENT")
     _add_rasch2023(experiments)
     _add_sensitivity(experiments)
+    _add_nandakumar2020(experiments)
     reproduce.set_defaults(func=_cmd_reproduce_help, subparser=reproduce)
     return parser
 
@@ -172,6 +180,83 @@ def _add_sensitivity(experiments: Any) -> None:
                    help="processes of the local pool (default: min(2, CPUs); 1: in-process)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_sensitivity, subparser=p)
+
+
+def _add_nandakumar2020(experiments: Any) -> None:
+    from aimc.experiments.nandakumar2020 import ARMS
+
+    p = experiments.add_parser(
+        "nandakumar2020",
+        help="mixed-precision vs in-situ vs FP training on MNIST, with an energy estimate "
+             "(arXiv:2001.11773)",
+        description="Nandakumar et al., Front. Neurosci. 14:406 (2020), arXiv:2001.11773: an "
+                    "MLP on MNIST trained with FP SGD, mixed precision on PCM (differential "
+                    "pair with refresh), in-situ SGD on PCM and in-situ SGD on soft-bounds "
+                    "devices; a CNN and a row-by-row LSTM trained with FP vs mixed precision. "
+                    "Writes OUT/metrics.json, mlp_accuracy.png, cnn_lstm_accuracy.png and "
+                    "report.md with the test accuracy per epoch and the training-energy "
+                    "estimate vs 32-bit digital (paper: 173x). Re-running the same command "
+                    "reuses the finished arms.")
+    p.add_argument("--quick", action="store_true",
+                   help="data subsets (10,000 / 6,000 training images), 3 MLP epochs and 2 "
+                        "CNN/LSTM epochs (about a minute on an idle CPU core); default out "
+                        "dir runs/nandakumar2020_quick")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="the MNIST folder (train-images-idx3-ubyte.gz, ...) or a data root "
+                        "with mnist/ (default: $AIMC_DATA/mnist)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="run folder (default: runs/nandakumar2020, or "
+                        "runs/nandakumar2020_quick with --quick); finished arms are reused")
+    p.add_argument("--seed", type=_int_at_least(0, "--seed", 0), default=None,
+                   help="master seed (default: 0)")
+    p.add_argument("--epochs", type=_int_at_least(1, "--epochs", 8), default=None,
+                   help="training epochs of every network (default: MLP 20, CNN 5, LSTM 5; "
+                        "quick: 3, 2, 2)")
+    p.add_argument("--arms", metavar="A,B", default=None,
+                   help=f"comma-separated subset of: {', '.join(ARMS)} (default: all)")
+    p.add_argument("--threads", type=_int_at_least(1, "--threads", 1), default=1,
+                   help="torch intra-op threads (default: 1; the mini-batches are tiny, and "
+                        "extra threads spin-wait on a busy machine)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(func=_cmd_nandakumar2020, subparser=p)
+
+
+def _cmd_nandakumar2020(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from aimc.errors import ConfigError
+    from aimc.experiments.nandakumar2020 import Nandakumar2020Settings, run_nandakumar2020
+    from aimc.experiments.nandakumar2020_report import summary_text
+
+    prog = "aimc reproduce nandakumar2020"
+    changes: dict[str, Any] = {}
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if args.epochs is not None:
+        changes.update(epochs=args.epochs, cnn_epochs=args.epochs, lstm_epochs=args.epochs)
+    try:
+        if args.arms is not None:
+            arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
+            if not arms:
+                raise ConfigError("--arms needs at least one arm, e.g. --arms mlp_fp,mlp_mp")
+            changes["arms"] = arms
+        settings = (Nandakumar2020Settings.quick(**changes) if args.quick
+                    else Nandakumar2020Settings(**changes))
+    except ConfigError as exc:
+        parser.error(str(exc))
+    out = args.out or ("runs/nandakumar2020_quick" if args.quick else "runs/nandakumar2020")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    command = "aimc " + shlex.join(getattr(args, "argv", None)
+                                   or ["reproduce", "nandakumar2020"])
+    metrics, code = _run_experiment(
+        prog, lambda: run_nandakumar2020(settings, out, data=args.data,
+                                         show_progress=not args.no_progress, command=command),
+        f"finished arms are saved in {out}/arms")
+    if metrics is None:
+        return code
+    print(summary_text(metrics))
+    print(f"\nreport: {os.path.join(out, 'report.md')}")
+    return 0
 
 
 def _cmd_sensitivity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -46,7 +46,7 @@ class OnChipMVM(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         weight = ctx.weight
         state = ctx.tiles.onchip
-        state.record(x, grad_out)
+        state.record(x, grad_out, transposed_mvm=bool(ctx.needs_input_grad[0]))
         gx = None
         if ctx.needs_input_grad[0]:
             gx = state.input_gradient(grad_out, weight, ctx.x_shape)

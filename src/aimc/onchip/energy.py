@@ -38,7 +38,8 @@ vectors through the same weight matrices, and the same number of optimizer steps
 
 * ``forward_macs``, ``backward_macs``, ``gradient_macs``: vectors × M × (``fp_mult`` +
   ``fp_add``) for the forward pass, the input-gradient (backward) pass and the weight
-  gradient (one outer-product MAC per weight per error vector);
+  gradient (one outer-product MAC per weight per error vector, ``update_vectors``: a first
+  layer has weight gradients but no input-gradient MVM);
 * ``update``: w ← w − η·g, one multiply and one add per weight per optimizer step;
 * ``weight_memory``: ``weight_accesses`` 32-bit words per weight per optimizer step ×
   ``weight_word`` (default 6: read for the forward pass, read for the backward pass, write
@@ -321,10 +322,10 @@ class EnergyReport:
 
     def counts(self) -> dict[str, float]:
         """Operation counts summed over all matrices."""
-        keys = ("forward_vectors", "backward_vectors", "read_vectors", "pulses",
-                "digital_macs", "update_steps", "refreshes")
-        src = ("forward_mvms", "backward_mvms", "read_mvms", "pulses", "digital_macs",
-               "update_steps", "refreshes")
+        keys = ("forward_vectors", "backward_vectors", "update_vectors", "read_vectors",
+                "pulses", "digital_macs", "update_steps", "refreshes")
+        src = ("forward_mvms", "backward_mvms", "update_vectors", "read_mvms", "pulses",
+               "digital_macs", "update_steps", "refreshes")
         return {k: float(sum(a.counters.get(s, 0) for a in self.arrays))
                 for k, s in zip(keys, src, strict=True)}
 
@@ -349,7 +350,7 @@ def _fmt_count(value: float) -> str:
 def _fmt_ratio(value: float) -> str:
     if not math.isfinite(value):
         return "undefined"
-    return f"{value:.3g}×"
+    return f"{value:,.0f}×" if value >= 1000 else f"{value:.3g}×"
 
 
 # --------------------------------------------------------------------------- counting
@@ -430,7 +431,7 @@ def _energies(arrays: list[ArrayCounts], e: EnergyModel) -> tuple[dict[str, floa
             analog["transfer"] += transfers * a.weights * e.transfer_ops * e.fp_add
         digital["forward_macs"] += fwd * m * e.fp_mac
         digital["backward_macs"] += bwd * m * e.fp_mac
-        digital["gradient_macs"] += bwd * m * e.fp_mac
+        digital["gradient_macs"] += c.get("update_vectors", bwd) * m * e.fp_mac
         digital["update"] += steps * a.weights * e.fp_mac
         digital["weight_memory"] += steps * a.weights * e.weight_accesses * e.weight_word
     return analog, digital

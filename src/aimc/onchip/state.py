@@ -37,9 +37,10 @@ __all__ = ["OnChipState", "COUNTERS"]
 
 #: the operation counters kept per weight matrix (see :mod:`aimc.onchip.energy`)
 #: (MVM counters count vectors: one input/error vector through the array; for convolutions
-#: one per output position)
-COUNTERS = ("forward_mvms", "backward_mvms", "read_mvms", "pulses", "digital_macs",
-            "update_steps", "refreshes")
+#: one per output position; ``update_vectors`` counts the (x, δ) pairs of the updates, which
+#: include a first layer's, whose transposed MVM is skipped)
+COUNTERS = ("forward_mvms", "backward_mvms", "update_vectors", "read_mvms", "pulses",
+            "digital_macs", "update_steps", "refreshes")
 
 
 class OnChipState(nn.Module):
@@ -136,10 +137,17 @@ class OnChipState(nn.Module):
             self.initialize(weight)
         self._known_initialized = True
 
-    def record(self, x: Tensor, d: Tensor) -> None:
-        """Keep the (input, error) pair of one backward pass for the next update."""
+    def record(self, x: Tensor, d: Tensor, *, transposed_mvm: bool = True) -> None:
+        """Keep the (input, error) pair of one backward pass for the next update.
+
+        ``transposed_mvm``: whether the backward MVM ran (not for a first layer, whose
+        input needs no gradient); counted for the energy estimate.
+        """
         self._records.append((x.detach(), d.detach()))
-        self.counters["backward_mvms"] += d.numel() // self.shape[0]  # error vectors
+        vectors = d.numel() // self.shape[0]  # error vectors (per output position for convs)
+        self.counters["update_vectors"] += vectors
+        if transposed_mvm:
+            self.counters["backward_mvms"] += vectors
 
     def clear_records(self) -> None:
         self._records.clear()

@@ -245,9 +245,11 @@ class TileArray(nn.Module):
             s = onchip.crossbar_scale
             w = w_tiles / s
             scale = torch.full(w_tiles.shape[:2], s, dtype=w.dtype, device=w.device)
-            if generator is None:
-                generator = onchip.generator
             if self.training:
+                # training MVMs draw from the on-chip generator (saved in checkpoints, so
+                # training resumes bit-exactly); evaluation leaves that stream alone
+                if generator is None:
+                    generator = onchip.generator
                 onchip.counters["forward_mvms"] += vectors
         else:
             scale = self._scales(w_tiles)
