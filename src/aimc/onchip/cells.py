@@ -120,7 +120,8 @@ class CellArray:
         dense path ran (any weight may have changed).
         """
         up_f, down_f = up.reshape(-1), down.reshape(-1)
-        n_up, n_down = int(torch.count_nonzero(up_f)), int(torch.count_nonzero(down_f))
+        n_up, n_down = torch.stack((torch.count_nonzero(up_f),
+                                    torch.count_nonzero(down_f))).tolist()
         # sparse gathers cost ~3× a dense pass per touched device: go dense above ~30 %
         limit = (3 * up_f.numel()) // 10
         dense = n_up > limit or n_down > limit

@@ -147,11 +147,15 @@ def exact_counts(p: PulseProbabilities, generator: torch.Generator | None
     d_pos = p.d_pos.repeat_interleave(bl, 0) if bl > 1 else p.d_pos
     xb = {True: bx & x_pos, False: bx & ~x_pos}
     db = {True: bd & d_pos, False: bd & ~d_pos}
-    d_blocks = [(sign, b) for sign, b in db.items() if bool(b.any())]
+    # which sign blocks hold any bit: one host sync for all four
+    flags = torch.stack([xb[True].any(), xb[False].any(), db[True].any(),
+                         db[False].any()]).tolist()
+    x_any = {True: flags[0], False: flags[1]}
+    d_blocks = [(sign, db[sign]) for sign in (True, False) if flags[2 if sign else 3]]
     out = []
     for same in (False, True):  # up: opposite signs; down: same signs
-        pairs = [(b, xb[sign if same else not sign]) for sign, b in d_blocks]
-        pairs = [(d, x) for d, x in pairs if bool(x.any())]
+        pairs = [(b, xb[sign if same else not sign]) for sign, b in d_blocks
+                 if x_any[sign if same else not sign]]
         if not pairs:
             out.append(torch.zeros((n_out, n_in), dtype=torch.int32, device=dev))
             continue
