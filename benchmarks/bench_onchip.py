@@ -60,7 +60,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from common import env_info, time_group, write_json  # threads before torch
+from common import env_info, write_json  # threads before torch
 
 import torch
 
@@ -70,6 +70,7 @@ from aimc.config import MixedPrecision, SingleDeviceCell
 from aimc.config.pulsed import ConstantStepDevice, SoftBoundsDevice
 from bench_training import (
     ForeignLoad, _cpu_busy_s, _fmt_cores, _git_commit, _load, make_case, make_step,
+    time_least_disturbed,
 )
 
 LR = 0.01
@@ -339,18 +340,9 @@ def main() -> None:
             loss0[cname] = float(st())
             for _ in range(args.warmup_steps - 1):
                 st()
-        best = None
-        for attempt in range(1, args.max_attempts + 1):
-            with ForeignLoad() as foreign:
-                stats = time_group(steps, repeats=args.repeats, warmup=3)
-            if best is None or (foreign.cores or 0.0) < (best[1].cores or 0.0):
-                best = (stats, foreign, attempt)
-            if foreign.cores is None or foreign.cores <= args.busy_cores \
-                    or attempt == args.max_attempts:
-                break
-            print(f"      (batch {bs}: other processes used {_fmt_cores(foreign.cores)} CPU "
-                  "cores; timing again)", flush=True)
-        stats, foreign, attempts = best
+        stats, foreign, attempts = time_least_disturbed(
+            steps, repeats=args.repeats, max_attempts=args.max_attempts,
+            busy_cores=args.busy_cores, label=f"batch {bs}")
         for cname, st in steps.items():
             r = {"model": "mlp_784_256_10", "config": cname, "batch": bs, **stats[cname],
                  "loss_first": loss0[cname], "loss_after_timing": float(st()),

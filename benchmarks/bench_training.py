@@ -221,6 +221,26 @@ class ForeignLoad:
                       max(0.0, (busy1 - self.busy0 - (_own_cpu_s() - self.own0)) / wall))
 
 
+def time_least_disturbed(steps: dict[str, Callable[[], Any]], *, repeats: int,
+                         max_attempts: int, busy_cores: float, label: str
+                         ) -> tuple[dict[str, dict[str, Any]], ForeignLoad, int]:
+    """Time ``steps`` interleaved; on a shared machine, time again while other processes
+    used more than ``busy_cores`` cores (up to ``max_attempts``), keeping the attempt with
+    the least foreign load. Returns (stats, its ForeignLoad, attempt number)."""
+    best: tuple[dict[str, dict[str, Any]], ForeignLoad, int] | None = None
+    for attempt in range(1, max_attempts + 1):
+        with ForeignLoad() as foreign:
+            stats = time_group(steps, repeats=repeats, warmup=3)
+        if best is None or (foreign.cores or 0.0) < (best[1].cores or 0.0):
+            best = (stats, foreign, attempt)
+        if foreign.cores is None or foreign.cores <= busy_cores or attempt == max_attempts:
+            break
+        print(f"      ({label}: other processes used {_fmt_cores(foreign.cores)} CPU cores; "
+              "timing again)", flush=True)
+    assert best is not None
+    return best
+
+
 def _own_cpu_s() -> float:
     t = os.times()
     return t.user + t.system
@@ -318,16 +338,9 @@ def main() -> None:
                     st()
             # a shared machine: re-time a case while other processes used too much CPU,
             # keep the attempt with the least foreign load
-            best = None
-            for attempt in range(1, args.max_attempts + 1):
-                with ForeignLoad() as foreign:
-                    stats = time_group(steps, repeats=args.repeats, warmup=3)
-                if best is None or (foreign.cores or 0.0) < (best[1].cores or 0.0):
-                    best = (stats, foreign, attempt)
-                if foreign.cores is None or foreign.cores <= args.busy_cores:
-                    break
-                print(f"      ({name} batch {bs}: other processes used "
-                      f"{_fmt_cores(foreign.cores)} CPU cores; timing again)", flush=True)
+            best = time_least_disturbed(steps, repeats=args.repeats,
+                                        max_attempts=args.max_attempts,
+                                        busy_cores=args.busy_cores, label=f"{name} batch {bs}")
             stats, foreign, attempts = best
             for cname, st in steps.items():
                 r = {"model": name, "config": cname, "batch": bs, **stats[cname],
