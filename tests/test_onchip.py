@@ -416,8 +416,8 @@ def test_bad_update_settings() -> None:
         MixedPrecision(granularity=-0.01)
     with pytest.raises(ConfigError, match="transfer_every"):
         MixedPrecision(transfer_every=0)
-    with pytest.raises(ConfigError, match="version"):
-        TikiTaka(version=3)
+    with pytest.raises(ConfigError, match="variant"):
+        TikiTaka(variant=3)
     with pytest.raises(ConfigError, match="bounds"):
         ConstantStepDevice(w_min=0.5, w_max=-0.5)
 
@@ -544,3 +544,20 @@ def test_counters_skip_the_first_layers_transposed_mvm() -> None:
     assert first["forward_mvms"] == 6 and first["update_vectors"] == 6
     assert first["backward_mvms"] == 0  # the input needs no gradient
     assert second["backward_mvms"] == 6
+
+
+@pytest.mark.parametrize("name", ["onchip_sgd", "onchip_mixed_precision", "onchip_tiki_taka"])
+def test_onchip_presets_round_trip_json(name: str) -> None:
+    cfg = presets.get(name)
+    assert aimc.AnalogConfig.from_json(cfg.to_json()) == cfg
+    tt2 = presets.onchip_tiki_taka(version=2)
+    assert aimc.AnalogConfig.from_json(tt2.to_json()) == tt2
+
+
+def test_config_fields_may_not_shadow_serialisation_keys() -> None:
+    from aimc.config.base import ConfigBase, config
+
+    with pytest.raises(RuntimeError, match="version"):
+        @config
+        class Shadowing(ConfigBase):  # noqa: F841 - the decorator must refuse it
+            version: int = 1

@@ -209,7 +209,7 @@ def onchip_tiki_taka(device: PulsedDevice | None = None, *, version: int = 1,
     from aimc.config.pulsed import SoftBoundsDevice
 
     dev = device or SoftBoundsDevice()
-    return onchip(TikiTaka(version=version, pulse=PulseUpdate(mode=mode)),
+    return onchip(TikiTaka(variant=version, pulse=PulseUpdate(mode=mode)),
                   SingleDeviceCell(device=dev), noisy_periphery=noisy_periphery)
 
 

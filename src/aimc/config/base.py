@@ -157,6 +157,9 @@ def config_from_dict(data: dict[str, Any], expected: type | None = None) -> Conf
 def config(cls: type[T]) -> type[T]:
     """Class decorator: frozen kw-only dataclass + registry + friendly unknown-field errors."""
     dc = dataclasses.dataclass(frozen=True, kw_only=True)(cls)
+    reserved = {"type", "version"} & {f.name for f in dataclasses.fields(dc)}
+    if reserved:  # these keys carry the config type and format version in to_dict()
+        raise RuntimeError(f"{dc.__name__} may not have fields named {sorted(reserved)}")
     if dc.__name__ in _REGISTRY and _REGISTRY[dc.__name__] is not dc:
         raise RuntimeError(f"config type name '{dc.__name__}' registered twice")
     _REGISTRY[dc.__name__] = dc

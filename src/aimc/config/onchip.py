@@ -235,15 +235,15 @@ class TikiTaka(OnChipAlgorithm):
     * The gradient update (pulse trains, η·``fast_lr``) goes to A.
     * Every ``transfer_every`` optimizer steps, ``n_reads_per_transfer`` columns of A
       (cyclic) are read through the forward periphery (one-hot inputs, with its noise).
-    * v1: the read column v is written into C by a pulse-train update of
-      η·``transfer_lr``·v ⊗ eⱼ. v2 (TTv2): v·``transfer_lr`` is added to a digital buffer H
+    * ``variant`` 1 (v1): the read column v is written into C by a pulse-train update of
+      η·``transfer_lr``·v ⊗ eⱼ. ``variant`` 2 (TTv2): v·``transfer_lr`` is added to a digital buffer H
       and ⌊H/ε_C⌉ pulses go to C (H keeps the remainder), which filters A's read noise.
     * The layer's weight is W = ``gamma``·A + C (``gamma`` = 0: C alone, aihwkit default).
 
     ``fast_cell`` (None: same as the layer's cell) holds A; the layer's cell holds C.
     """
 
-    version: int = 1
+    variant: int = 1
     fast_cell: PulsedCell | None = None
     transfer_every: int = 1
     n_reads_per_transfer: int = 1
@@ -254,8 +254,9 @@ class TikiTaka(OnChipAlgorithm):
 
     def _validate(self) -> None:
         n = "TikiTaka"
-        if self.version not in (1, 2) or isinstance(self.version, bool):
-            raise ConfigError(f"TikiTaka.version must be 1 or 2, got {self.version!r}")
+        if self.variant not in (1, 2) or isinstance(self.variant, bool):
+            raise ConfigError(f"TikiTaka.variant must be 1 (Tiki-Taka) or 2 (TTv2), got "
+                              f"{self.variant!r}")
         if self.fast_cell is not None:
             check_instance(n, "fast_cell", self.fast_cell, PulsedCell)
         for f in ("transfer_every", "n_reads_per_transfer"):

@@ -78,7 +78,7 @@ class OnChipState(nn.Module):
         if isinstance(alg, TikiTaka):
             self.fast = make_cell_array(alg.fast_cell or cfg.cell, self.shape,
                                         generator=self.generator, device=dev, dtype=dtype)
-        acc = isinstance(alg, MixedPrecision) or (isinstance(alg, TikiTaka) and alg.version == 2)
+        acc = isinstance(alg, MixedPrecision) or (isinstance(alg, TikiTaka) and alg.variant == 2)
         self.register_buffer("accumulator", torch.zeros(self.shape if acc else (0,),
                                                         device=dev, dtype=dtype))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool, device=dev))
@@ -326,7 +326,7 @@ class OnChipState(nn.Module):
         # flat positions (R, out) of C[:, j]
         rows = torch.arange(out_f, device=cols.device)
         flat = (rows.unsqueeze(0) * in_f + cols.unsqueeze(1))
-        if alg.version == 1:
+        if alg.variant == 1:
             # ΔC[:, j] = −η_t·(−v)·1 = η_t·v, as pulse trains on one row line per column
             ups, downs = [], []
             one = torch.ones((1, 1), dtype=v.dtype, device=v.device)
