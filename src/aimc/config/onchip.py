@@ -236,8 +236,9 @@ class TikiTaka(OnChipAlgorithm):
     * Every ``transfer_every`` optimizer steps, ``n_reads_per_transfer`` columns of A
       (cyclic) are read through the forward periphery (one-hot inputs, with its noise).
     * ``variant`` 1 (v1): the read column v is written into C by a pulse-train update of
-      η·``transfer_lr``·v ⊗ eⱼ. ``variant`` 2 (TTv2): v·``transfer_lr`` is added to a digital buffer H
-      and ⌊H/ε_C⌉ pulses go to C (H keeps the remainder), which filters A's read noise.
+      η·``transfer_lr``·v ⊗ eⱼ. ``variant`` 2 (TTv2): v·``transfer_lr`` is added to a
+      digital buffer H and ⌊H/ε_C⌉ pulses go to C (H keeps the remainder), which filters
+      A's read noise.
     * The layer's weight is W = ``gamma``·A + C (``gamma`` = 0: C alone, aihwkit default).
 
     ``fast_cell`` (None: same as the layer's cell) holds A; the layer's cell holds C.
