@@ -116,7 +116,8 @@ def test_fast_mode_uses_explicit_trains_when_cheaper(monkeypatch: pytest.MonkeyP
     x, d = torch.randn(2, 30), torch.randn(2, 20) * 0.1
     cfg = PulseUpdate(mode="fast")
     calls: list[str] = []
-    monkeypatch.setattr(pulses, "exact_counts", lambda p, g: calls.append("exact") or (0, 0))
+    monkeypatch.setattr(pulses, "exact_counts",
+                        lambda p, g, **kw: calls.append("exact") or (0, 0))
     monkeypatch.setattr(pulses, "fast_counts", lambda p, g: calls.append("fast") or (0, 0))
     pulses.count_pulses(x, d, 0.01, 0.001, cfg, None)  # 2·BL·50 < 32·600: trains
     big_x, big_d = torch.randn(4000, 30), torch.randn(4000, 20) * 0.1
@@ -561,3 +562,31 @@ def test_config_fields_may_not_shadow_serialisation_keys() -> None:
         @config
         class Shadowing(ConfigBase):  # noqa: F841 - the decorator must refuse it
             version: int = 1
+
+
+def test_sparse_exact_counts_equal_dense_ones() -> None:
+    """Batch 1: the counts on the active lines only equal the full product's."""
+    from aimc.onchip.pulses import SparseCounts
+
+    torch.manual_seed(0)
+    x, d = torch.randn(1, 300), torch.randn(1, 200) * 0.01
+    p = pulse_probabilities(x, d, 0.01, 0.001, PulseUpdate(mode="exact"))
+    dense_up, dense_down = exact_counts(p, torch.Generator().manual_seed(5))
+    sparse = exact_counts(p, torch.Generator().manual_seed(5), sparse_ok=True)
+    assert isinstance(sparse, SparseCounts) and sparse.index.numel() > 0
+    up = torch.zeros(200 * 300, dtype=torch.int32)
+    down = torch.zeros_like(up)
+    up[sparse.index], down[sparse.index] = sparse.up, sparse.down
+    assert torch.equal(up.view(200, 300), dense_up)
+    assert torch.equal(down.view(200, 300), dense_down)
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 55), (1, 4, 1), (5, 1, 1), (2, 7, 3)])
+def test_integer_matmul_exact_for_degenerate_shapes(shape: tuple[int, int, int]) -> None:
+    """int8 GEMM with size-1 dims (a (K, 1) bit matrix transposes to odd strides)."""
+    from aimc.onchip.pulses import integer_matmul
+
+    k, m, n = shape
+    a = (torch.rand(k, m) < 0.5).to(torch.int8)
+    b = (torch.rand(k, n) < 0.5).to(torch.int8)
+    assert torch.equal(integer_matmul(a, b), (a.t().float() @ b.float()).to(torch.int32))

@@ -163,6 +163,23 @@ class CellArray:
         if sum(t.numel() for t in self._dirty) > self.shape[0] * self.shape[1]:
             self._dirty = None  # cheaper to check everything
 
+    def apply_counts_at(self, index: Tensor, up: Tensor, down: Tensor,
+                        generator: torch.Generator | None) -> Tensor:
+        """Apply ``up``/``down`` counts (1-D ints) at flat ``index``; returns ``index``."""
+        pos, neg = up > 0, down > 0
+        i_up, n_up = index[pos], up[pos]
+        i_down, n_down = index[neg], down[neg]
+        if not self.n_per_sign:
+            dev = self.devices[0]
+            self.pulses += _pulse_at(dev, i_up, n_up, +1, generator)
+            self.pulses += _pulse_at(dev, i_down, n_down, -1, generator)
+        else:
+            c = self.counter % self.n_per_sign
+            self.pulses += _pulse_at(self.plus[c], i_up, n_up, +1, generator)
+            self.pulses += _pulse_at(self.minus[c], i_down, n_down, +1, generator)
+        self._mark(index)
+        return index
+
     def apply_signed_at(self, index: Tensor, n: Tensor, generator: torch.Generator | None
                         ) -> None:
         """Apply signed counts ``n`` (1-D ints; > 0 up, < 0 down) at flat ``index``."""

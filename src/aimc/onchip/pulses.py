@@ -42,14 +42,15 @@ state-dependent devices).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from aimc.config.onchip import PulseUpdate
 
-__all__ = ["PulseProbabilities", "pulse_probabilities", "exact_counts", "fast_counts",
-           "count_pulses", "integer_matmul", "stochastic_round_quantize"]
+__all__ = ["PulseProbabilities", "SparseCounts", "pulse_probabilities", "exact_counts",
+           "fast_counts", "count_pulses", "integer_matmul", "stochastic_round_quantize"]
 
 
 class PulseProbabilities:
@@ -110,7 +111,7 @@ def integer_matmul(a: Tensor, b: Tensor) -> Tensor:
     key = a.device.type
     if _INT_MM_OK.get(key, True) and hasattr(torch, "_int_mm"):
         try:
-            out = torch._int_mm(a.t().contiguous(), b)
+            out = torch._int_mm(_row_major(a.t()), _row_major(b))
             _INT_MM_OK[key] = True
             return out
         except (RuntimeError, NotImplementedError):
@@ -126,14 +127,34 @@ def _split_by_sign(total: Tensor, net: Tensor) -> tuple[Tensor, Tensor]:
     return total.sub(net).bitwise_right_shift_(1), total.add_(net).bitwise_right_shift_(1)
 
 
-def exact_counts(p: PulseProbabilities, generator: torch.Generator | None
-                 ) -> tuple[Tensor, Tensor]:
+class SparseCounts(NamedTuple):
+    """Pulse counts of the devices that receive any: flat ``index`` (K,) into (out, in),
+    with ``up`` and ``down`` counts (K,) int32."""
+
+    index: Tensor
+    up: Tensor
+    down: Tensor
+
+
+def _row_major(t: Tensor) -> Tensor:
+    """``t`` with the plain row-major strides (n, 1): torch's CPU int8 GEMM reads the
+    stride of a size-1 dimension, which ``.contiguous()`` leaves arbitrary."""
+    if t.stride() == (t.shape[1], 1):
+        return t
+    return torch.empty(t.shape, dtype=t.dtype, device=t.device).copy_(t)
+
+
+def exact_counts(p: PulseProbabilities, generator: torch.Generator | None, *,
+                 sparse_ok: bool = False) -> tuple[Tensor, Tensor] | SparseCounts:
     """Up and down coincidence counts (out, in) from explicit Bernoulli pulse trains.
 
     Bits: one uniform per line, slot and sample (M·BL·(in + out) draws). The bit rows are
     split by sign, and the counts are two integer products over the stacked rows:
     up = [b_δ⁺; b_δ⁻]ᵀ·[b_x⁻; b_x⁺], down = [b_δ⁺; b_δ⁻]ᵀ·[b_x⁺; b_x⁻] (sign blocks
     without any bit, e.g. negative inputs after a ReLU, are left out).
+
+    ``sparse_ok``: when only a few lines carry any pulse (e.g. batch 1), the products are
+    taken over those rows and columns only and :class:`SparseCounts` is returned.
     """
     m, n_in = p.px.shape
     n_out = p.pd.shape[1]
@@ -145,6 +166,29 @@ def exact_counts(p: PulseProbabilities, generator: torch.Generator | None
     bd = (ud < p.pd.unsqueeze(1)).view(m * bl, n_out)
     x_pos = p.x_pos.repeat_interleave(bl, 0) if bl > 1 else p.x_pos
     d_pos = p.d_pos.repeat_interleave(bl, 0) if bl > 1 else p.d_pos
+    cols = rows = None
+    if sparse_ok:
+        cols = bx.any(0).nonzero().squeeze(1)
+        rows = bd.any(0).nonzero().squeeze(1)
+        if 4 * cols.numel() * rows.numel() < n_in * n_out:
+            bx, x_pos = bx.index_select(1, cols), x_pos.index_select(1, cols)
+            bd, d_pos = bd.index_select(1, rows), d_pos.index_select(1, rows)
+        else:
+            cols = rows = None
+    up, down = _sign_stacked_products(bx, bd, x_pos, d_pos)
+    if cols is None or rows is None:
+        return up, down
+    index = (rows.unsqueeze(1) * n_in + cols.unsqueeze(0)).reshape(-1)
+    up, down = up.reshape(-1), down.reshape(-1)
+    keep = ((up > 0) | (down > 0)).nonzero().squeeze(1)
+    return SparseCounts(index.index_select(0, keep), up.index_select(0, keep),
+                        down.index_select(0, keep))
+
+
+def _sign_stacked_products(bx: Tensor, bd: Tensor, x_pos: Tensor, d_pos: Tensor
+                           ) -> tuple[Tensor, Tensor]:
+    """(up, down) counts (out, in) from bit rows bx (K, in), bd (K, out) and their signs."""
+    n_in, n_out = bx.shape[1], bd.shape[1]
     xb = {True: bx & x_pos, False: bx & ~x_pos}
     db = {True: bd & d_pos, False: bd & ~d_pos}
     # which sign blocks hold any bit: one host sync for all four
@@ -157,7 +201,7 @@ def exact_counts(p: PulseProbabilities, generator: torch.Generator | None
         pairs = [(b, xb[sign if same else not sign]) for sign, b in d_blocks
                  if x_any[sign if same else not sign]]
         if not pairs:
-            out.append(torch.zeros((n_out, n_in), dtype=torch.int32, device=dev))
+            out.append(torch.zeros((n_out, n_in), dtype=torch.int32, device=bx.device))
             continue
         d_stack = torch.cat([d for d, _ in pairs]) if len(pairs) > 1 else pairs[0][0]
         x_stack = torch.cat([x for _, x in pairs]) if len(pairs) > 1 else pairs[0][1]
@@ -226,11 +270,15 @@ def fast_counts(p: PulseProbabilities, generator: torch.Generator | None
 
 
 def count_pulses(x: Tensor, d: Tensor, lr: float, granularity: float, cfg: PulseUpdate,
-                 generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-    """Up and down pulse counts (out, in) for the update −lr·dᵀx, in ``cfg.mode``."""
+                 generator: torch.Generator | None, *, sparse_ok: bool = False
+                 ) -> tuple[Tensor, Tensor] | SparseCounts:
+    """Up and down pulse counts (out, in) for the update −lr·dᵀx, in ``cfg.mode``.
+
+    ``sparse_ok``: allow a :class:`SparseCounts` result when few devices receive pulses.
+    """
     p = pulse_probabilities(x, d, lr, granularity, cfg)
     if cfg.mode == "exact" or _trains_are_cheaper(p):
-        return exact_counts(p, generator)
+        return exact_counts(p, generator, sparse_ok=sparse_ok)
     return fast_counts(p, generator)
 
 

@@ -29,7 +29,7 @@ from aimc.config.onchip import InSituSGD, MixedPrecision, OnChipTraining, TikiTa
 from aimc.config.periphery import AbsMaxNoiseManagement, IOConfig
 from aimc.errors import CheckpointError, StateError
 from aimc.onchip.cells import CellArray, make_cell_array
-from aimc.onchip.pulses import count_pulses, stochastic_round_quantize
+from aimc.onchip.pulses import SparseCounts, count_pulses, stochastic_round_quantize
 from aimc.physics.geometry import ConvGeometry, LinearGeometry, TileGeometry
 from aimc.physics.periphery import adc, dac
 
@@ -195,14 +195,24 @@ class OnChipState(nn.Module):
         alg = self.cfg.algorithm
         assert isinstance(alg, (InSituSGD, TikiTaka))
         pairs = self._update_pairs()
-        if len(pairs) == 1:
-            x, d, _ = pairs[0]
-            up, down = count_pulses(x, d, lr, cell.granularity, alg.pulse, self.generator)
-        else:
-            counts = [count_pulses(x, d, lr, cell.granularity, alg.pulse, self.generator)
-                      for x, d, _ in pairs]
-            up = torch.cat([c[0] for c in counts])
-            down = torch.cat([c[1] for c in counts])
+        in_f = self.shape[1]
+        counts = [(count_pulses(x, d, lr, cell.granularity, alg.pulse, self.generator,
+                                sparse_ok=True), rows) for x, d, rows in pairs]
+        if len(counts) == 1 and isinstance(counts[0][0], SparseCounts):
+            c = counts[0][0]
+            return cell.apply_counts_at(c.index, c.up, c.down, self.generator)
+        ups, downs = [], []
+        for c, rows in counts:
+            if isinstance(c, SparseCounts):  # densify (several conv groups, rare)
+                n_rows = (rows.stop or self.shape[0]) - (rows.start or 0)
+                up = torch.zeros(n_rows * in_f, dtype=torch.int32, device=c.index.device)
+                down = torch.zeros_like(up)
+                up[c.index], down[c.index] = c.up, c.down
+                c = (up.view(n_rows, in_f), down.view(n_rows, in_f))
+            ups.append(c[0])
+            downs.append(c[1])
+        up = ups[0] if len(ups) == 1 else torch.cat(ups)
+        down = downs[0] if len(downs) == 1 else torch.cat(downs)
         return cell.apply_counts(up, down, self.generator)
 
     @torch.no_grad()
@@ -332,7 +342,7 @@ class OnChipState(nn.Module):
             one = torch.ones((1, 1), dtype=v.dtype, device=v.device)
             for r in range(n_cols):
                 up, down = count_pulses(one, -v[r:r + 1], t_lr, self.main.granularity,
-                                        alg.pulse, self.generator)
+                                        alg.pulse, self.generator)  # type: ignore[misc]
                 ups.append(up[:, 0])
                 downs.append(down[:, 0])
             n = (torch.stack(ups) - torch.stack(downs)).reshape(-1)
