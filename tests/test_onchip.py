@@ -590,3 +590,31 @@ def test_integer_matmul_exact_for_degenerate_shapes(shape: tuple[int, int, int])
     a = (torch.rand(k, m) < 0.5).to(torch.int8)
     b = (torch.rand(k, n) < 0.5).to(torch.int8)
     assert torch.equal(integer_matmul(a, b), (a.t().float() @ b.float()).to(torch.int32))
+
+
+@pytest.mark.parametrize("variant", [1, 2])
+def test_tiki_taka_transfer_moves_slow_array_towards_fast(variant: int) -> None:
+    """E[ΔC[:, j]] = η·transfer_lr·A[:, j] for the read column (ideal periphery; η small
+    enough that no transfer needs more than BL = 31 pulses, where the trains saturate)."""
+    dev = quiet_constant(dw=1e-3)
+    cfg = presets.onchip(TikiTaka(variant=variant, n_reads_per_transfer=2),
+                         SingleDeviceCell(device=dev), noisy_periphery=False)
+    model = onchip_linear(cfg, 5, 4).train()
+    state = tiles_of_layer(model[0]).onchip
+    a = torch.rand(4, 5) - 0.5
+    alg = cfg.on_chip.algorithm
+    deltas = []
+    for _ in range(200):
+        state.fast.set_weight(a, state.generator)
+        state.main.set_weight(torch.zeros(4, 5), state.generator)
+        state.accumulator.zero_()
+        state.transfer_column = 1
+        state._transfer(alg, 0.04)
+        deltas.append(state.main.weight())
+    mean = torch.stack(deltas).mean(0)
+    expected = torch.zeros(4, 5)
+    expected[:, 1:3] = 0.04 * a[:, 1:3]
+    if variant == 2:  # the buffer keeps the remainder below one step: truncation toward 0
+        expected[:, 1:3] = torch.trunc(expected[:, 1:3] / 1e-3) * 1e-3
+    assert torch.allclose(mean, expected, atol=2e-3)
+    assert torch.all(mean[:, [0, 3, 4]] == 0)
