@@ -618,3 +618,50 @@ def test_tiki_taka_transfer_moves_slow_array_towards_fast(variant: int) -> None:
         expected[:, 1:3] = torch.trunc(expected[:, 1:3] / 1e-3) * 1e-3
     assert torch.allclose(mean, expected, atol=2e-3)
     assert torch.all(mean[:, [0, 3, 4]] == 0)
+
+
+def test_eval_mode_backward_is_an_on_chip_update() -> None:
+    """A backward in eval() mode records (x, δ) like train() mode; the weight gets no .grad,
+    so the parameter never drifts from the devices."""
+    model = onchip_linear(presets.onchip_sgd(noisy_periphery=False), 4, 3).eval()
+    opt = AnalogSGD(model.parameters(), lr=0.5)
+    model(torch.randn(8, 4)).pow(2).sum().backward()
+    layer = model[0]
+    assert layer.weight.grad is None
+    state = tiles_of_layer(layer).onchip
+    assert state.pending == 1
+    opt.step()
+    assert torch.equal(layer.weight.detach(), state.layer_weight().view_as(layer.weight))
+
+
+def test_weight_regulariser_grad_is_ignored_with_a_warning() -> None:
+    model = onchip_linear(presets.onchip_sgd(noisy_periphery=False), 4, 3).train()
+    opt = AnalogSGD(model.parameters(), lr=0.5)
+    (model(torch.randn(8, 4)).sum() + model[0].weight.pow(2).sum()).backward()
+    assert model[0].weight.grad is not None
+    with pytest.warns(UserWarning, match="ignores the .grad"):
+        opt.step()
+    state = tiles_of_layer(model[0]).onchip
+    assert torch.equal(model[0].weight.detach(), state.layer_weight().view_as(model[0].weight))
+
+
+def test_tied_onchip_weights_are_rejected() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+    model = aimc.convert_to_analog(net, presets.onchip_sgd()).train()
+    model[1].weight = model[0].weight
+    with pytest.raises(ConfigError, match="tied"):
+        model(torch.randn(2, 4))
+
+
+@pytest.mark.parametrize(("mean", "var"), [(1.2, 1.19), (1.5, 1.4), (2.0, 1.0), (6.0, 5.9),
+                                            (0.3, 0.28)])
+def test_count_sampler_mean_and_variance(mean: float, var: float) -> None:
+    from aimc.onchip.pulses import _draw_counts
+
+    gen = torch.Generator().manual_seed(0)
+    n = _draw_counts(torch.full((200_000,), mean, dtype=torch.float64),
+                     torch.full((200_000,), var, dtype=torch.float64), 10_000, gen).double()
+    assert abs(float(n.mean()) - mean) < 5 * math.sqrt(var / 200_000)
+    assert float(n.min()) >= 0
+    assert abs(float(n.var()) - var) < 0.03 * var + 0.01

@@ -28,6 +28,7 @@ class OnChipMVM(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None,  # type: ignore[override]
                 tiles: TileArray) -> Tensor:
+        _check_not_tied(weight, tiles)
         g = tiles.geometry
         x_tiles = g.to_tiles(x)
         vectors = x_tiles.shape[g.batch_dim] * math.prod(x_tiles.shape[3:])
@@ -55,3 +56,21 @@ class OnChipMVM(torch.autograd.Function):
             dims = [0, *range(2, grad_out.dim())]
             gb = grad_out.sum(dim=dims)
         return gx, None, gb, None
+
+
+def _check_not_tied(weight: Tensor, tiles: TileArray) -> None:
+    """Raise if ``weight`` belongs to another on-chip array (weights tied between layers):
+    its devices could follow only one layer's updates."""
+    from aimc.errors import ConfigError
+    from aimc.onchip.registry import arrays_of, register_weight
+
+    param = weight if weight._base is None else weight._base
+    arrays = arrays_of(param)
+    if any(t is tiles for t, _ in arrays):
+        return
+    if any(t.onchip is not None for t, _ in arrays):
+        raise ConfigError("this on-chip layer's weight is the weight of another on-chip layer "
+                          "(tied weights); on-chip training keeps one device array per layer, "
+                          "so untie them (give each layer its own nn.Parameter) or train with "
+                          "on_chip=None")
+    register_weight(weight, tiles)  # e.g. a parameter the user re-assigned

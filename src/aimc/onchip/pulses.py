@@ -222,10 +222,10 @@ def _draw_counts(mean: Tensor, var: Tensor, limit: int, generator: torch.Generat
     With k = ⌊μ⌋, f = μ − k: n ∈ {k, k+1, k+2} with P(k+2) = (σ² + f² − f)/2 and
     P(k+1) = f − 2·P(k+2) — exact in mean and variance whenever f(1 − f) ≤ σ² ≤ f(2 − f),
     which covers every device with μ < 1 (a Poisson-binomial has σ² ≤ μ). Wider
-    distributions (μ ≳ 1 and σ² > f(2 − f)) use a rounded Gaussian
-    round(μ + √(σ² − 1/12)·ξ) — mean and variance exact to < 10⁻⁴ for those widths, up to
-    the clip at 0 (mass below −½ is < 3 % for σ² ≤ μ, μ ≥ 1). One uniform per device, and a
-    Gaussian only for the wide ones.
+    distributions (μ ≳ 1) are drawn as Binomial(N, μ/N) with N = ⌈μ/(1 − σ²/μ)⌉ (Poisson
+    when σ² ≈ μ): non-negative, mean exact, variance exact up to rounding N (an excess
+    below (1 − σ²/μ)² ≤ 1 count²). One uniform per device, and a binomial draw only for the
+    wide ones.
     """
     k = mean.floor()
     f = mean - k
@@ -233,18 +233,17 @@ def _draw_counts(mean: Tensor, var: Tensor, limit: int, generator: torch.Generat
     p1 = f - 2.0 * p2
     u = torch.rand(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
     n = k.add_((u < p1 + p2).to(mean.dtype)).add_((u < p2).to(mean.dtype))
-    wide = p1 < 0
-    n_wide = int(wide.sum())
-    if n_wide > mean.numel() // 8:  # many wide ones: draw densely
-        sd = (var - 1.0 / 12.0).clamp_(min=0.0).sqrt_()
-        xi = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        n = torch.where(wide, xi.mul_(sd).add_(mean).round_(), n)
-    elif n_wide:
-        idx = wide.view(-1).nonzero().squeeze(1)
-        mu = mean.view(-1).index_select(0, idx)
-        sd = (var.view(-1).index_select(0, idx) - 1.0 / 12.0).clamp_(min=0.0).sqrt_()
-        xi = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        n.view(-1).index_copy_(0, idx, (mu + sd * xi).round_())
+    wide = (p1 < 0).reshape(-1).nonzero().squeeze(1)
+    if wide.numel():
+        mu = mean.reshape(-1).index_select(0, wide)
+        v = var.reshape(-1).index_select(0, wide)
+        q = (1.0 - v / mu).clamp_(min=0.0, max=1.0)
+        poisson = q < 1e-6
+        trials = torch.where(poisson, torch.ones_like(mu), (mu / q.clamp(min=1e-6)).ceil_())
+        draw = torch.binomial(trials, (mu / trials).clamp_(max=1.0), generator=generator)
+        if bool(poisson.any()):
+            draw = torch.where(poisson, torch.poisson(mu, generator=generator), draw)
+        n.view(-1).index_copy_(0, wide, draw)
     return n.clamp_(0, limit).to(torch.int32)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -46,6 +47,7 @@ class AnalogSGD(torch.optim.SGD):
             raise ConfigError(f"AnalogSGD learning rate must be a finite number > 0, got {lr!r}")
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,
                          weight_decay=weight_decay, nesterov=nesterov)
+        self._warned_grad = False
         found_analog = False
         for group in self.param_groups:
             for p in group["params"]:
@@ -75,6 +77,15 @@ class AnalogSGD(torch.optim.SGD):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        for _, p, _ in self._onchip_params():
+            base = p if p._base is None else p._base
+            if base.grad is not None:  # e.g. from a weight regulariser: not a pulse update
+                if not self._warned_grad:
+                    warnings.warn("AnalogSGD ignores the .grad of on-chip weights (e.g. from a "
+                                  "regulariser on layer.weight): they change only by device "
+                                  "pulses from the recorded (x, δ)", stacklevel=2)
+                    self._warned_grad = True
+                base.grad = None
         super().step()
         for group, p, tiles in self._onchip_params():
             lr = group["lr"]

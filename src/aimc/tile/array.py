@@ -228,8 +228,9 @@ class TileArray(nn.Module):
         onchip = self.onchip
         if onchip is not None:
             onchip.ensure_initialized(weight)
-            if self.training and torch.is_grad_enabled() and (x.requires_grad
-                                                              or weight.requires_grad):
+            # every differentiable forward (train or eval mode) goes through the on-chip
+            # function: the weight never gets an autograd gradient, its update is the pulses
+            if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
                 return OnChipMVM.apply(x, weight, bias, self)
         return self._digital_weight_forward(x_tiles, weight, bias, input_range, vectors)
 
