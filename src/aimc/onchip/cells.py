@@ -197,16 +197,6 @@ class CellArray:
         self.pulses += _pulse_at(self.plus[c], i_up, n_up, +1, generator)
         self.pulses += _pulse_at(self.minus[c], i_down, n_down, +1, generator)
 
-    def apply_signed(self, n: Tensor, generator: torch.Generator | None) -> Tensor:
-        """Apply a signed count per weight (``shape``): n > 0 up, n < 0 down pulses.
-
-        Returns the flat indices of the weights that received pulses.
-        """
-        flat = n.reshape(-1)
-        index = flat.nonzero().squeeze(1)
-        self.apply_signed_at(index, flat.index_select(0, index), generator)
-        return index
-
     def weight_at(self, index: Tensor) -> Tensor:
         """The cell weights at flat ``index`` (1-D)."""
         if not self.n_per_sign:

@@ -209,12 +209,6 @@ def _sign_stacked_products(bx: Tensor, bd: Tensor, x_pos: Tensor, d_pos: Tensor
     return out[0], out[1]
 
 
-def _signs(pos: Tensor, bl: int) -> Tensor:
-    """±1 (int8) per row element, repeated for the BL slots: (M·BL, n)."""
-    s = pos.to(torch.int8).mul_(2).sub_(1)
-    return s.repeat_interleave(bl, 0) if bl > 1 else s
-
-
 def _draw_counts(mean: Tensor, var: Tensor, limit: int, generator: torch.Generator | None
                  ) -> Tensor:
     """Integer counts with the given mean μ and variance σ² (module docstring).
