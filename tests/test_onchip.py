@@ -116,9 +116,11 @@ def test_fast_mode_uses_explicit_trains_when_cheaper(monkeypatch: pytest.MonkeyP
     x, d = torch.randn(2, 30), torch.randn(2, 20) * 0.1
     cfg = PulseUpdate(mode="fast")
     calls: list[str] = []
-    monkeypatch.setattr(pulses, "exact_counts",
-                        lambda p, g, **kw: calls.append("exact") or (0, 0))
-    monkeypatch.setattr(pulses, "fast_counts", lambda p, g: calls.append("fast") or (0, 0))
+    zero = torch.zeros(1, dtype=torch.int32)
+    monkeypatch.setattr(pulses, "exact_coincidences",
+                        lambda p, g, **kw: calls.append("exact") or (zero, zero))
+    monkeypatch.setattr(pulses, "fast_counts",
+                        lambda p, g: calls.append("fast") or (zero, zero.clone()))
     pulses.count_pulses(x, d, 0.01, 0.001, cfg, None)  # 2·BL·50 < 32·600: trains
     big_x, big_d = torch.randn(4000, 30), torch.randn(4000, 20) * 0.1
     pulses.count_pulses(big_x, big_d, 0.01, 0.001, cfg, None)

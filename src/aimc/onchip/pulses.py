@@ -48,9 +48,11 @@ import torch
 from torch import Tensor
 
 from aimc.config.onchip import PulseUpdate
+from aimc.physics._indexing import flat_nonzero
 
 __all__ = ["PulseProbabilities", "SparseCounts", "pulse_probabilities", "exact_counts",
-           "fast_counts", "count_pulses", "integer_matmul", "stochastic_round_quantize"]
+           "fast_counts", "count_pulses", "integer_matmul", "stochastic_round_quantize",
+           "uniform16", "bernoulli_threshold", "exact_coincidences", "DenseCounts", "split_by_sign"]
 
 
 class PulseProbabilities:
@@ -89,9 +91,9 @@ def pulse_probabilities(x: Tensor, d: Tensor, lr: float, granularity: float,
         bl = int(min(max(math.ceil(need - 1e-9), 1), cfg.desired_bl))
     a = math.sqrt(lr / (granularity * bl))
     if cfg.update_management:
-        ok = (xm > 0) & (dm > 0)
-        k = torch.where(ok, (dm / torch.where(ok, xm, torch.ones_like(xm))).sqrt(),
-                        torch.ones_like(xm))
+        # k_b = √(max|δ_b|/max|x_b|); a sample with x_b = 0 or δ_b = 0 has no coincidences
+        # whatever k_b is, so the floors only keep k finite and positive there
+        k = dm.clamp_min(_K_FLOOR).div_(xm.clamp_min(_K_FLOOR)).sqrt_()
         px = xa.mul_((a * k).unsqueeze(1))
         pd = da.mul_((a / k).unsqueeze(1))
     else:
@@ -99,11 +101,17 @@ def pulse_probabilities(x: Tensor, d: Tensor, lr: float, granularity: float,
     return PulseProbabilities(px.clamp_(max=1.0), pd.clamp_(max=1.0), x > 0, d > 0, bl)
 
 
+_K_FLOOR = 1e-30
+#: the sparse coincidence path is tried only for at most this many (sample, slot) rows:
+#: beyond, nearly every line carries a pulse (measured: batch 64 at BL 1 on the MLP benchmark)
+_SPARSE_MAX_ROWS = 32
+
 _INT_MM_OK: dict[str, bool] = {}
 
 
 def integer_matmul(a: Tensor, b: Tensor) -> Tensor:
-    """Exact aᵀ·b for 0/1 matrices a (K, m), b (K, n): int32 counts (m, n).
+    """Exact aᵀ·b for int8 matrices a (K, m), b (K, n) of small entries (here 0/±1):
+    int32 (m, n).
 
     Uses torch's int8 GEMM (``torch._int_mm``) where available, else a float32 product
     (exact below 2²⁴ counts).
@@ -119,12 +127,23 @@ def integer_matmul(a: Tensor, b: Tensor) -> Tensor:
     return (a.t().float() @ b.float()).round_().to(torch.int32)
 
 
-def _split_by_sign(total: Tensor, net: Tensor) -> tuple[Tensor, Tensor]:
+def split_by_sign(total: Tensor, net: Tensor) -> tuple[Tensor, Tensor]:
     """(up, down) from total = up + down and net = down − up (same-sign coincidences are
     depressing: Δw = −η·x·δ < 0 when x·δ > 0)."""
     if total.is_floating_point():
         return total.sub(net).mul_(0.5), total.add_(net).mul_(0.5)
     return total.sub(net).bitwise_right_shift_(1), total.add_(net).bitwise_right_shift_(1)
+
+
+class DenseCounts(NamedTuple):
+    """Pulse counts of every device (out, in) as ``total`` = up + down and
+    ``net`` = down − up (int32, or whole-number floats): the pulsed devices are total > 0."""
+
+    total: Tensor
+    net: Tensor
+
+    def up_down(self) -> tuple[Tensor, Tensor]:
+        return split_by_sign(self.total.clone(), self.net)
 
 
 class SparseCounts(NamedTuple):
@@ -144,14 +163,33 @@ def _row_major(t: Tensor) -> Tensor:
     return torch.empty(t.shape, dtype=t.dtype, device=t.device).copy_(t)
 
 
-def exact_counts(p: PulseProbabilities, generator: torch.Generator | None, *,
-                 sparse_ok: bool = False) -> tuple[Tensor, Tensor] | SparseCounts:
-    """Up and down coincidence counts (out, in) from explicit Bernoulli pulse trains.
+def uniform16(n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+    """``n`` independent uniform 16-bit integers (int16, −2¹⁵ … 2¹⁵ − 1).
 
-    Bits: one uniform per line, slot and sample (M·BL·(in + out) draws). The bit rows are
-    split by sign, and the counts are two integer products over the stacked rows:
-    up = [b_δ⁺; b_δ⁻]ᵀ·[b_x⁻; b_x⁺], down = [b_δ⁺; b_δ⁻]ᵀ·[b_x⁺; b_x⁻] (sign blocks
-    without any bit, e.g. negative inputs after a ReLU, are left out).
+    Four per 64-bit draw of ``generator``: torch's CPU sampler costs about the same per
+    element for any dtype, so this is ~3× cheaper than ``torch.rand`` for Bernoulli trains,
+    at a probability resolution of 2⁻¹⁶ (:func:`bernoulli_threshold`).
+    """
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device)
+    words.random_(-2**63, 2**63 - 1, generator=generator)
+    return words.view(torch.int16)[:n]
+
+
+def bernoulli_threshold(p: Tensor) -> Tensor:
+    """int32 thresholds t with P(u < t) = round(p·2¹⁶)/2¹⁶ for u from :func:`uniform16`
+    (p in [0, 1]; the probability is resolved to 2⁻¹⁶, |bias| ≤ 7.7·10⁻⁶)."""
+    return p.mul(65536.0).round_().to(torch.int32).sub_(32768)
+
+
+def exact_coincidences(p: PulseProbabilities, generator: torch.Generator | None, *,
+                        sparse_ok: bool = False) -> DenseCounts | SparseCounts:
+    """Coincidence counts (out, in) from explicit Bernoulli pulse trains.
+
+    Bits: one uniform per line, slot and sample (M·BL·(in + out) draws, 16-bit resolution:
+    :func:`uniform16`). With b the 0/1 bit matrices and s = ±1 their line signs, the counts
+    come from two integer products over the (sample, slot) rows:
+    total = b_δᵀ·b_x and net = (s_δ·b_δ)ᵀ·(s_x·b_x) = down − up (same-sign coincidences
+    depress), so up = (total − net)/2, down = (total + net)/2 (int8 × int8 → int32).
 
     ``sparse_ok``: when only a few lines carry any pulse (e.g. batch 1), the products are
     taken over those rows and columns only and :class:`SparseCounts` is returned.
@@ -160,14 +198,15 @@ def exact_counts(p: PulseProbabilities, generator: torch.Generator | None, *,
     n_out = p.pd.shape[1]
     bl = p.bl
     dev = p.px.device
-    ux = torch.rand((m, bl, n_in), generator=generator, device=dev, dtype=p.px.dtype)
-    ud = torch.rand((m, bl, n_out), generator=generator, device=dev, dtype=p.pd.dtype)
-    bx = (ux < p.px.unsqueeze(1)).view(m * bl, n_in)
-    bd = (ud < p.pd.unsqueeze(1)).view(m * bl, n_out)
+    u = uniform16(m * bl * (n_in + n_out), generator, dev)
+    bx = (u[:m * bl * n_in].view(m, bl, n_in)
+          < bernoulli_threshold(p.px).unsqueeze(1)).view(m * bl, n_in)
+    bd = (u[m * bl * n_in:].view(m, bl, n_out)
+          < bernoulli_threshold(p.pd).unsqueeze(1)).view(m * bl, n_out)
     x_pos = p.x_pos.repeat_interleave(bl, 0) if bl > 1 else p.x_pos
     d_pos = p.d_pos.repeat_interleave(bl, 0) if bl > 1 else p.d_pos
     cols = rows = None
-    if sparse_ok:
+    if sparse_ok and m * bl <= _SPARSE_MAX_ROWS:
         cols = bx.any(0).nonzero().squeeze(1)
         rows = bd.any(0).nonzero().squeeze(1)
         if 4 * cols.numel() * rows.numel() < n_in * n_out:
@@ -175,38 +214,33 @@ def exact_counts(p: PulseProbabilities, generator: torch.Generator | None, *,
             bd, d_pos = bd.index_select(1, rows), d_pos.index_select(1, rows)
         else:
             cols = rows = None
-    up, down = _sign_stacked_products(bx, bd, x_pos, d_pos)
+    total, net = _signed_products(bx, bd, x_pos, d_pos)
     if cols is None or rows is None:
-        return up, down
+        return DenseCounts(total, net)
     index = (rows.unsqueeze(1) * n_in + cols.unsqueeze(0)).reshape(-1)
-    up, down = up.reshape(-1), down.reshape(-1)
-    keep = ((up > 0) | (down > 0)).nonzero().squeeze(1)
-    return SparseCounts(index.index_select(0, keep), up.index_select(0, keep),
-                        down.index_select(0, keep))
+    total, net = total.reshape(-1), net.reshape(-1)
+    keep = flat_nonzero(total > 0)
+    up, down = split_by_sign(total.index_select(0, keep), net.index_select(0, keep))
+    return SparseCounts(index.index_select(0, keep), up, down)
 
 
-def _sign_stacked_products(bx: Tensor, bd: Tensor, x_pos: Tensor, d_pos: Tensor
-                           ) -> tuple[Tensor, Tensor]:
-    """(up, down) counts (out, in) from bit rows bx (K, in), bd (K, out) and their signs."""
-    n_in, n_out = bx.shape[1], bd.shape[1]
-    xb = {True: bx & x_pos, False: bx & ~x_pos}
-    db = {True: bd & d_pos, False: bd & ~d_pos}
-    # which sign blocks hold any bit: one host sync for all four
-    flags = torch.stack([xb[True].any(), xb[False].any(), db[True].any(),
-                         db[False].any()]).tolist()
-    x_any = {True: flags[0], False: flags[1]}
-    d_blocks = [(sign, db[sign]) for sign in (True, False) if flags[2 if sign else 3]]
-    out = []
-    for same in (False, True):  # up: opposite signs; down: same signs
-        pairs = [(b, xb[sign if same else not sign]) for sign, b in d_blocks
-                 if x_any[sign if same else not sign]]
-        if not pairs:
-            out.append(torch.zeros((n_out, n_in), dtype=torch.int32, device=bx.device))
-            continue
-        d_stack = torch.cat([d for d, _ in pairs]) if len(pairs) > 1 else pairs[0][0]
-        x_stack = torch.cat([x for _, x in pairs]) if len(pairs) > 1 else pairs[0][1]
-        out.append(integer_matmul(d_stack.to(torch.int8), x_stack.to(torch.int8)))
-    return out[0], out[1]
+def exact_counts(p: PulseProbabilities, generator: torch.Generator | None, *,
+                 sparse_ok: bool = False) -> tuple[Tensor, Tensor] | SparseCounts:
+    """Up and down coincidence counts (out, in) from explicit Bernoulli pulse trains
+    (:func:`exact_coincidences`, with the dense result split into (up, down))."""
+    c = exact_coincidences(p, generator, sparse_ok=sparse_ok)
+    return c.up_down() if isinstance(c, DenseCounts) else c
+
+
+def _signed_products(bx: Tensor, bd: Tensor, x_pos: Tensor, d_pos: Tensor
+                     ) -> tuple[Tensor, Tensor]:
+    """(total, net) counts (out, in) from bit rows bx (K, in), bd (K, out) and their signs."""
+    bxi, bdi = bx.to(torch.int8), bd.to(torch.int8)
+    total = integer_matmul(bdi, bxi)
+    # signed bits b·s, s = ±1 the sign of the line's x or δ
+    sx = torch.where(x_pos, bxi, bxi.neg())
+    sd = torch.where(d_pos, bdi, bdi.neg())
+    return total, integer_matmul(sd, sx)
 
 
 def _draw_counts(mean: Tensor, var: Tensor, limit: int, generator: torch.Generator | None
@@ -225,9 +259,10 @@ def _draw_counts(mean: Tensor, var: Tensor, limit: int, generator: torch.Generat
     f = mean - k
     p2 = (var + f * f - f).mul_(0.5).clamp_(min=0.0)
     p1 = f - 2.0 * p2
-    u = torch.rand(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-    n = k.add_((u < p1 + p2).to(mean.dtype)).add_((u < p2).to(mean.dtype))
-    wide = (p1 < 0).reshape(-1).nonzero().squeeze(1)
+    u = uniform16(mean.numel(), generator, mean.device).view(mean.shape)
+    n = (k.add_((u < bernoulli_threshold((p1 + p2).clamp_(0.0, 1.0))).to(mean.dtype))
+         .add_((u < bernoulli_threshold(p2.clamp(max=1.0))).to(mean.dtype)))
+    wide = flat_nonzero(p1 < 0)
     if wide.numel():
         mu = mean.reshape(-1).index_select(0, wide)
         v = var.reshape(-1).index_select(0, wide)
@@ -252,10 +287,10 @@ def fast_counts(p: PulseProbabilities, generator: torch.Generator | None
     sx = p.x_pos.to(p.px.dtype).mul_(2).sub_(1)
     sd = p.d_pos.to(p.pd.dtype).mul_(2).sub_(1)
     pdt = p.pd.t()
-    mean_up, mean_down = _split_by_sign((pdt @ p.px).mul_(bl),
+    mean_up, mean_down = split_by_sign((pdt @ p.px).mul_(bl),
                                         ((pdt * sd.t()) @ (p.px * sx)).mul_(bl))
     px2, pd2t = p.px.square(), pdt.square()
-    sq_up, sq_down = _split_by_sign((pd2t @ px2).mul_(bl), ((pd2t * sd.t()) @ (px2 * sx))
+    sq_up, sq_down = split_by_sign((pd2t @ px2).mul_(bl), ((pd2t * sd.t()) @ (px2 * sx))
                                     .mul_(bl))
     limit = p.bl * p.px.shape[0]
     return (_draw_counts(mean_up, mean_up - sq_up, limit, generator),
@@ -264,15 +299,16 @@ def fast_counts(p: PulseProbabilities, generator: torch.Generator | None
 
 def count_pulses(x: Tensor, d: Tensor, lr: float, granularity: float, cfg: PulseUpdate,
                  generator: torch.Generator | None, *, sparse_ok: bool = False
-                 ) -> tuple[Tensor, Tensor] | SparseCounts:
-    """Up and down pulse counts (out, in) for the update −lr·dᵀx, in ``cfg.mode``.
+                 ) -> DenseCounts | SparseCounts:
+    """Pulse counts (out, in) for the update −lr·dᵀx, in ``cfg.mode``.
 
     ``sparse_ok``: allow a :class:`SparseCounts` result when few devices receive pulses.
     """
     p = pulse_probabilities(x, d, lr, granularity, cfg)
     if cfg.mode == "exact" or _trains_are_cheaper(p):
-        return exact_counts(p, generator, sparse_ok=sparse_ok)
-    return fast_counts(p, generator)
+        return exact_coincidences(p, generator, sparse_ok=sparse_ok)
+    up, down = fast_counts(p, generator)
+    return DenseCounts(up + down, down.sub_(up))
 
 
 #: ``fast`` draws its counts per device only when the explicit trains would cost more: the

@@ -29,7 +29,13 @@ from aimc.config.onchip import InSituSGD, MixedPrecision, OnChipTraining, TikiTa
 from aimc.config.periphery import AbsMaxNoiseManagement, IOConfig
 from aimc.errors import CheckpointError, StateError
 from aimc.onchip.cells import CellArray, make_cell_array
-from aimc.onchip.pulses import SparseCounts, count_pulses, stochastic_round_quantize
+from aimc.onchip.pulses import (
+    DenseCounts,
+    SparseCounts,
+    count_pulses,
+    stochastic_round_quantize,
+)
+from aimc.physics._indexing import flat_nonzero
 from aimc.physics.geometry import ConvGeometry, LinearGeometry, TileGeometry
 from aimc.physics.periphery import adc, dac
 
@@ -198,22 +204,25 @@ class OnChipState(nn.Module):
         in_f = self.shape[1]
         counts = [(count_pulses(x, d, lr, cell.granularity, alg.pulse, self.generator,
                                 sparse_ok=True), rows) for x, d, rows in pairs]
-        if len(counts) == 1 and isinstance(counts[0][0], SparseCounts):
+        if len(counts) == 1:
             c = counts[0][0]
-            return cell.apply_counts_at(c.index, c.up, c.down, self.generator)
+            if isinstance(c, SparseCounts):
+                return cell.apply_counts_at(c.index, c.up, c.down, self.generator)
+            return cell.apply_total_net(c.total, c.net, self.generator)
         ups, downs = [], []
-        for c, rows in counts:
-            if isinstance(c, SparseCounts):  # densify (several conv groups, rare)
+        for c, rows in counts:  # several conv groups: stack their rows
+            if isinstance(c, SparseCounts):
                 n_rows = (rows.stop or self.shape[0]) - (rows.start or 0)
                 up = torch.zeros(n_rows * in_f, dtype=torch.int32, device=c.index.device)
                 down = torch.zeros_like(up)
                 up[c.index], down[c.index] = c.up, c.down
-                c = (up.view(n_rows, in_f), down.view(n_rows, in_f))
-            ups.append(c[0])
-            downs.append(c[1])
-        up = ups[0] if len(ups) == 1 else torch.cat(ups)
-        down = downs[0] if len(downs) == 1 else torch.cat(downs)
-        return cell.apply_counts(up, down, self.generator)
+                ups.append(up.view(n_rows, in_f))
+                downs.append(down.view(n_rows, in_f))
+            else:
+                up, down = c.up_down()
+                ups.append(up)
+                downs.append(down)
+        return cell.apply_counts(torch.cat(ups), torch.cat(downs), self.generator)
 
     @torch.no_grad()
     def step(self, lr: float, weight: Tensor) -> None:
@@ -275,7 +284,7 @@ class OnChipState(nn.Module):
             return torch.zeros(0, dtype=torch.long, device=chi.device)
         eps = self.granularity
         flat = chi.view(-1)
-        index = (flat.abs() >= eps).nonzero().squeeze(1)  # the weights due a pulse
+        index = flat_nonzero(flat.abs() >= eps)  # the weights due a pulse
         if index.numel() == 0:
             return index
         c = flat.index_select(0, index)
@@ -338,14 +347,14 @@ class OnChipState(nn.Module):
         flat = (rows.unsqueeze(0) * in_f + cols.unsqueeze(1))
         if alg.variant == 1:
             # ΔC[:, j] = −η_t·(−v)·1 = η_t·v, as pulse trains on one row line per column
-            ups, downs = [], []
+            nets = []
             one = torch.ones((1, 1), dtype=v.dtype, device=v.device)
             for r in range(n_cols):
-                up, down = count_pulses(one, -v[r:r + 1], t_lr, self.main.granularity,
-                                        alg.pulse, self.generator)  # type: ignore[misc]
-                ups.append(up[:, 0])
-                downs.append(down[:, 0])
-            n = (torch.stack(ups) - torch.stack(downs)).reshape(-1)
+                c = count_pulses(one, -v[r:r + 1], t_lr, self.main.granularity, alg.pulse,
+                                 self.generator)
+                assert isinstance(c, DenseCounts)
+                nets.append(c.net[:, 0])
+            n = torch.stack(nets).neg_().reshape(-1)  # up − down
         else:
             h = self.accumulator
             hv = h.view(-1)

@@ -67,6 +67,7 @@ from aimc.config.pulsed import (
     StepDevice,
 )
 from aimc.errors import CheckpointError, ConfigError, ShapeError
+from aimc.physics._indexing import flat_nonzero
 
 __all__ = ["PulsedDeviceArray", "make_device_array", "mean_response"]
 
@@ -83,6 +84,15 @@ def _randn(n: int, like: Tensor, generator: torch.Generator | None) -> Tensor:
         return torch.randn(n, dtype=like.dtype, device=generator.device,
                            generator=generator).to(like.device)
     return torch.randn(n, dtype=like.dtype, device=like.device, generator=generator)
+
+
+def _sqrt0(t: Tensor) -> Tensor:
+    """√t for t ≥ 0 as t·rsqrt(max(t, tiny)) (exactly 0 at t = 0).
+
+    ``torch.sqrt`` on CPU is 5–10× slower on exact zeros than on other values (measured:
+    146–241 µs against 31 µs for 88 000 floats), and zero counts are the common case here.
+    """
+    return t * torch.rsqrt(t.clamp_min(torch.finfo(t.dtype).tiny))
 
 
 def _check_direction(direction: int, cfg: PulsedDevice) -> int:
@@ -124,7 +134,7 @@ def _affine_advance(w: Tensor, nf: Tensor, a: Tensor | float, k: Tensor | float,
         u = (k * sigma) ** 2 / (1 + k) ** 2
         e = torch.where(u == 0, nf, torch.expm1(nf * torch.log1p(u)) / u)
         var = (sigma * sigma) * torch.exp(2 * (nf - 1) * lk) * e
-        out = out + step0 * torch.sqrt(var) * xi
+        out = out + step0 * _sqrt0(var) * xi
     return out
 
 
@@ -151,6 +161,8 @@ class PulsedDeviceArray:
     """
 
     _param_names: tuple[str, ...] = _GENERIC_PARAMS
+    #: whether ``_advance`` gives the n-pulse response in closed form (else a pulse loop)
+    _closed_form = True
 
     def __init__(self, cfg: PulsedDevice, shape: tuple[int, ...], params: Tensor,
                  hidden: Tensor) -> None:
@@ -164,6 +176,7 @@ class PulsedDeviceArray:
         self._hidden = hidden  # (N,)
         self._wn = self._write_noise_std()
         self._value = hidden.clone() if self._wn > 0 else hidden
+        self._c2c_noise = float(getattr(cfg, "dw_min_std", 0.0)) > 0
 
     # ------------------------------------------------------------------ basics
     def _write_noise_std(self) -> float:
@@ -209,7 +222,7 @@ class PulsedDeviceArray:
         if tuple(mask.shape) != self.shape:
             raise ShapeError(f"mask has shape {tuple(mask.shape)}, but the device array has "
                              f"shape {self.shape}; pass one flag per device")
-        return mask.reshape(-1).nonzero().squeeze(1).to(self.device)
+        return flat_nonzero(mask).to(self.device)
 
     def _apply_write_noise(self, idx: Tensor | None, generator: torch.Generator | None) -> None:
         """Readable value of the written devices = hidden + write noise (fresh draw)."""
@@ -334,10 +347,59 @@ class PulsedDeviceArray:
                              f"positions into the array of shape {self.shape}")
         self._pulse_sparse(index, nt, sign, generator, n_min, n_max)
 
+    def pulse_up_down(self, n_up: Tensor, n_down: Tensor | None,
+                      generator: torch.Generator | None = None, index: Tensor | None = None
+                      ) -> None:
+        """``n_up`` up pulses, then ``n_down`` down pulses (None: none) per device.
+
+        The trainers' path: the same result as ``pulse(n_up, +1, index=…)`` followed by
+        ``pulse(n_down, −1, index=…)``, but the closed-form models gather and store the devices
+        once, and nothing is validated (the caller guarantees integer counts ≥ 0 of the
+        length of ``index`` — or one per device when ``index`` is None — unique int64
+        positions, and no down pulses on a one-sided device).
+        """
+        if not self._closed_form:
+            for n, sign in ((n_up, 1), (n_down, -1)):
+                if n is None or n.numel() == 0:
+                    continue
+                lo, hi = (int(v) for v in torch.stack(torch.aminmax(n)).tolist())
+                if hi == 0:
+                    continue
+                if index is None:
+                    self._pulse_dense(n, sign, generator, lo, hi)
+                else:
+                    self._pulse_sparse(index, n, sign, generator, lo, hi)
+            return
+        if index is None:
+            w, rows = self._hidden, self._rows(self._params)
+        else:
+            w = self._hidden.index_select(0, index)
+            rows = {k: self._params[i].index_select(0, index)
+                    for i, k in enumerate(self._param_names) if k != "reset_bias"}
+        # one noise draw per device, a second only for devices pulsed both ways
+        xi = _randn(w.numel(), w, generator) if self._c2c_noise else None
+        w = self._advance(w, n_up, 1, rows, generator, 0, -1, xi)
+        if n_down is not None:
+            if xi is not None:
+                both = flat_nonzero(torch.minimum(n_up, n_down) > 0)
+                if both.numel():
+                    xi = xi.index_copy(0, both, _randn(both.numel(), w, generator))
+            w = self._advance(w, n_down, -1, rows, generator, 0, -1, xi)
+        self._store(index, w)
+        if self._wn > 0:
+            pulsed = n_up > 0 if n_down is None else (n_up > 0) | (n_down > 0)
+            if index is None:
+                noisy = self._hidden + self._wn * _randn(self.numel, self._hidden, generator)
+                self._value.copy_(torch.where(pulsed, noisy, self._value))
+            else:
+                self._apply_write_noise(index[pulsed], generator)
+
     # closed-form models: dense and sparse share _advance(w, n, sign, rows, generator, ...)
     def _advance(self, w: Tensor, n: Tensor, sign: int, rows: dict[str, Tensor],
-                 generator: torch.Generator | None, n_min: int, n_max: int) -> Tensor:
-        """New hidden values after n pulses (n_min/n_max: the range of n)."""
+                 generator: torch.Generator | None, n_min: int, n_max: int,
+                 xi: Tensor | None = None) -> Tensor:
+        """New hidden values after n pulses (n_min/n_max: the range of n; ``xi``: the
+        standard normals of the cycle-to-cycle noise, one per device, drawn if None)."""
         raise NotImplementedError
 
     def _pulse_dense(self, n: Tensor, sign: int, generator: torch.Generator | None,
@@ -437,17 +499,16 @@ class PulsedDeviceArray:
 class ConstantStepArray(PulsedDeviceArray):
     """ConstantStepDevice: n pulses = s·(n + σ·√n·ξ), clipped (module docstring)."""
 
-    def _advance(self, w, n, sign, rows, generator, n_min, n_max):  # noqa: ANN001, ANN202
+    def _advance(self, w, n, sign, rows, generator, n_min, n_max, xi=None):  # noqa: ANN001, ANN202
         s = rows["scale_up"] if sign > 0 else rows["scale_down"]
         std = float(self.cfg.dw_min_std)  # type: ignore[attr-defined]
-        if n_min == n_max == 1:  # the trainer's common case: one pulse each
-            inc = s * (1 + std * _randn(w.numel(), w, generator)) if std > 0 else s
+        if std > 0 and xi is None:
+            xi = _randn(w.numel(), w, generator)
+        if n_min == n_max == 1:  # one pulse each
+            inc = s * (1 + std * xi) if std > 0 else s
         else:
             nf = n.to(w.dtype)
-            if std > 0:
-                inc = s * (nf + std * torch.sqrt(nf) * _randn(w.numel(), w, generator))
-            else:
-                inc = s * nf
+            inc = s * (nf + std * _sqrt0(nf) * xi) if std > 0 else s * nf
         new = w + inc if sign > 0 else w - inc
         return torch.clamp(new, rows["w_min"], rows["w_max"])
 
@@ -483,15 +544,25 @@ class AffineStepArray(PulsedDeviceArray):
             a = -s
         return a, k.clamp_min(_K_MIN)
 
-    def _advance(self, w, n, sign, rows, generator, n_min, n_max):  # noqa: ANN001, ANN202
+    def _advance(self, w, n, sign, rows, generator, n_min, n_max, xi=None):  # noqa: ANN001, ANN202
         a, k = self._slope(sign, rows)
         std = float(self.cfg.dw_min_std)  # type: ignore[attr-defined]
-        xi = _randn(w.numel(), w, generator) if std > 0 else None
-        if n_min == n_max == 1:  # one pulse each: the affine law reduces to one step
-            step = a + k * w
-            new = w + (step if xi is None else step * (1 + std * xi))
-        else:
-            new = _affine_advance(w, n.to(w.dtype), a, k, std, xi)
+        if std > 0 and xi is None:
+            xi = _randn(w.numel(), w, generator)
+        # n ≤ 1 pulses: the affine law is one step, n·(a + k·w)·(1 + σ·ξ)
+        step = a + k * w
+        inc = step if xi is None else step.mul_(xi * std + 1)
+        if n_min == n_max == 1:
+            return torch.clamp(w + inc, rows["w_min"], rows["w_max"])
+        new = torch.addcmul(w, inc, n.to(w.dtype))
+        if n_max < 0 or n_max > 1:  # the exact n-pulse law where n ≥ 2 (usually few devices)
+            multi = flat_nonzero(n >= 2)
+            if multi.numel():
+                def sub(t: Tensor | None) -> Tensor | None:
+                    return t if t is None else t.index_select(0, multi)
+                nm = n.index_select(0, multi).to(w.dtype)
+                new.index_copy_(0, multi, _affine_advance(sub(w), nm, sub(a), sub(k), std,
+                                                          sub(xi)))
         return torch.clamp(new, rows["w_min"], rows["w_max"])
 
     def _mean_step_raw(self, w, sign, rows):  # noqa: ANN001, ANN202
@@ -513,6 +584,8 @@ class SoftBoundsArray(AffineStepArray):
 class IteratedStepArray(PulsedDeviceArray):
     """Devices without a closed-form n-pulse law: loop over pulses (module docstring)."""
 
+    _closed_form = False
+
     def _state_of(self, idx: Tensor) -> list[Tensor]:
         return [self._hidden.index_select(0, idx)]
 
@@ -524,7 +597,7 @@ class IteratedStepArray(PulsedDeviceArray):
         if n_min > 0:
             idx = torch.arange(self.numel, device=self.device)
         else:
-            idx = n.nonzero().squeeze(1)
+            idx = flat_nonzero(n != 0)
             n = n.index_select(0, idx)
             n_min = 1
         self._pulse_sparse(idx, n, sign, generator, n_min, n_max)
