@@ -273,6 +273,11 @@ def main() -> None:
     ap.add_argument("--busy-cores", type=float, default=0.25,
                     help="re-time a batch when other processes used more CPU cores than this")
     ap.add_argument("--max-attempts", type=int, default=4)
+    ap.add_argument("--sample-ms", type=float, default=2.0,
+                    help="target length of one timing sample: steps are repeated back to back "
+                         "to fill it (2 ms: the peer harness's setting, so a step slower than "
+                         "2 ms runs alone, right after the other configs' steps; larger values "
+                         "time consecutive steps, as in a training loop)")
     ap.add_argument("--peer-json", default=DEFAULT_PEER_JSON,
                     help="aihwkit results of ../shared/peers/aihwkit/bench_training.py for the "
                          "head-to-head in the Markdown ('' = none)")
@@ -342,7 +347,7 @@ def main() -> None:
                 st()
         stats, foreign, attempts = time_least_disturbed(
             steps, repeats=args.repeats, max_attempts=args.max_attempts,
-            busy_cores=args.busy_cores, label=f"batch {bs}")
+            busy_cores=args.busy_cores, label=f"batch {bs}", sample_s=args.sample_ms / 1e3)
         for cname, st in steps.items():
             r = {"model": "mlp_784_256_10", "config": cname, "batch": bs, **stats[cname],
                  "loss_first": loss0[cname], "loss_after_timing": float(st()),

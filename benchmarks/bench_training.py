@@ -222,15 +222,17 @@ class ForeignLoad:
 
 
 def time_least_disturbed(steps: dict[str, Callable[[], Any]], *, repeats: int,
-                         max_attempts: int, busy_cores: float, label: str
+                         max_attempts: int, busy_cores: float, label: str,
+                         sample_s: float = 0.002
                          ) -> tuple[dict[str, dict[str, Any]], ForeignLoad, int]:
     """Time ``steps`` interleaved; on a shared machine, time again while other processes
     used more than ``busy_cores`` cores (up to ``max_attempts``), keeping the attempt with
-    the least foreign load. Returns (stats, its ForeignLoad, attempt number)."""
+    the least foreign load. ``sample_s``: the target duration of one timing sample (steps
+    are repeated back to back to fill it). Returns (stats, its ForeignLoad, attempt number)."""
     best: tuple[dict[str, dict[str, Any]], ForeignLoad, int] | None = None
     for attempt in range(1, max_attempts + 1):
         with ForeignLoad() as foreign:
-            stats = time_group(steps, repeats=repeats, warmup=3)
+            stats = time_group(steps, repeats=repeats, warmup=3, target_sample_s=sample_s)
         if best is None or (foreign.cores or 0.0) < (best[1].cores or 0.0):
             best = (stats, foreign, attempt)
         if foreign.cores is None or foreign.cores <= busy_cores or attempt == max_attempts:

@@ -184,7 +184,11 @@ class CellArray:
                         ) -> None:
         """Apply signed counts ``n`` (1-D ints; > 0 up, < 0 down) at unique flat ``index``."""
         self.pulses += int(n.abs().sum())
-        self._apply_at(index, n.clamp(min=0), n.neg().clamp_(min=0), generator)
+        if self.n_per_sign:
+            self._apply_at(index, n.clamp(min=0), n.neg().clamp_(min=0), generator)
+        else:
+            self.devices[0].pulse_signed(n, generator, index=index)
+            self._mark(index)
 
     def weight_at(self, index: Tensor) -> Tensor:
         """The cell weights at flat ``index`` (1-D)."""

@@ -237,9 +237,10 @@ def _signed_products(bx: Tensor, bd: Tensor, x_pos: Tensor, d_pos: Tensor
     """(total, net) counts (out, in) from bit rows bx (K, in), bd (K, out) and their signs."""
     bxi, bdi = bx.to(torch.int8), bd.to(torch.int8)
     total = integer_matmul(bdi, bxi)
-    # signed bits b·s, s = ±1 the sign of the line's x or δ
-    sx = torch.where(x_pos, bxi, bxi.neg())
-    sd = torch.where(d_pos, bdi, bdi.neg())
+    # signed bits b·s, s = 2·pos − 1 = ±1 the sign of the line's x or δ (arithmetic:
+    # torch.where has no vectorised CPU kernel for int8)
+    sx = x_pos.to(torch.int8).mul_(2).sub_(1).mul_(bxi)
+    sd = d_pos.to(torch.int8).mul_(2).sub_(1).mul_(bdi)
     return total, integer_matmul(sd, sx)
 
 

@@ -95,6 +95,16 @@ def _sqrt0(t: Tensor) -> Tensor:
     return t * torch.rsqrt(t.clamp_min(torch.finfo(t.dtype).tiny))
 
 
+def _choose(mask: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """``torch.where(mask, a, b)`` for finite floats, as a·m + b·(1 − m) (exact for m ∈ {0, 1}).
+
+    ``torch.where`` has no vectorised CPU kernel here: 125 µs against ~15 µs for this on
+    5·10⁴ float32 (measured on the benchmark machine).
+    """
+    m = mask.to(a.dtype)
+    return torch.addcmul(b.mul(1.0 - m), a, m)
+
+
 def _check_direction(direction: int, cfg: PulsedDevice) -> int:
     if isinstance(direction, bool) or direction not in (1, -1):
         raise ConfigError(f"direction must be +1 (up/SET) or -1 (down), got {direction!r}")
@@ -353,41 +363,79 @@ class PulsedDeviceArray:
         """``n_up`` up pulses, then ``n_down`` down pulses (None: none) per device.
 
         The trainers' path: the same result as ``pulse(n_up, +1, index=…)`` followed by
-        ``pulse(n_down, −1, index=…)``, but the closed-form models gather and store the devices
-        once, and nothing is validated (the caller guarantees integer counts ≥ 0 of the
-        length of ``index`` — or one per device when ``index`` is None — unique int64
-        positions, and no down pulses on a one-sided device).
+        ``pulse(n_down, −1, index=…)``, but nothing is validated (the caller guarantees
+        integer counts ≥ 0 of the length of ``index`` — or one per device when ``index`` is
+        None — unique int64 positions, and no down pulses on a one-sided device). The
+        closed-form models gather the devices once and advance each by its first group of
+        pulses in one pass (up where n_up > 0, else down); only devices pulsed both ways
+        take a second pass for their down pulses.
         """
         if not self._closed_form:
-            for n, sign in ((n_up, 1), (n_down, -1)):
-                if n is None or n.numel() == 0:
-                    continue
-                lo, hi = (int(v) for v in torch.stack(torch.aminmax(n)).tolist())
-                if hi == 0:
-                    continue
-                if index is None:
-                    self._pulse_dense(n, sign, generator, lo, hi)
-                else:
-                    self._pulse_sparse(index, n, sign, generator, lo, hi)
+            self._pulse_each(((n_up, 1), (n_down, -1)), generator, index)
             return
-        if index is None:
-            w, rows = self._hidden, self._rows(self._params)
+        w, rows = self._gather(index)
+        if n_down is None:
+            w = self._advance(w, n_up, 1, rows, generator, 0, -1)
+            pulsed = n_up > 0
         else:
-            w = self._hidden.index_select(0, index)
-            rows = {k: self._params[i].index_select(0, index)
-                    for i, k in enumerate(self._param_names) if k != "reset_bias"}
-        # one noise draw per device, a second only for devices pulsed both ways
-        xi = _randn(w.numel(), w, generator) if self._c2c_noise else None
-        w = self._advance(w, n_up, 1, rows, generator, 0, -1, xi)
-        if n_down is not None:
-            if xi is not None:
-                both = flat_nonzero(torch.minimum(n_up, n_down) > 0)
-                if both.numel():
-                    xi = xi.index_copy(0, both, _randn(both.numel(), w, generator))
-            w = self._advance(w, n_down, -1, rows, generator, 0, -1, xi)
+            up = n_up > 0
+            first = n_up + n_down * (n_up == 0)  # n_up where > 0, else n_down
+            w = self._advance(w, first, up, rows, generator, 0, -1)
+            both = flat_nonzero(torch.minimum(n_up, n_down) > 0)
+            if both.numel():
+                sub = {k: v.index_select(0, both) for k, v in rows.items()}
+                w.index_copy_(0, both, self._advance(
+                    w.index_select(0, both), n_down.index_select(0, both), -1, sub, generator,
+                    0, -1))
+            pulsed = up.logical_or_(n_down > 0) if self._wn > 0 else up
+        self._finish(index, w, pulsed, generator)
+
+    def pulse_signed(self, n: Tensor, generator: torch.Generator | None = None,
+                     index: Tensor | None = None) -> None:
+        """|n| pulses per device, up where n > 0 and down where n < 0 (integer counts).
+
+        The trainers' path for digitally computed updates (mixed-precision and Tiki-Taka
+        transfers), unvalidated like :meth:`pulse_up_down`; closed-form models take one
+        pass.
+        """
+        up = n > 0
+        if not self._closed_form:
+            zero = torch.zeros_like(n)
+            self._pulse_each(((torch.where(up, n, zero), 1), (torch.where(up, zero, -n), -1)),
+                             generator, index)
+            return
+        w, rows = self._gather(index)
+        w = self._advance(w, n.abs(), up, rows, generator, 0, -1)
+        self._finish(index, w, n != 0, generator)
+
+    def _pulse_each(self, groups: tuple[tuple[Tensor | None, int], ...],
+                    generator: torch.Generator | None, index: Tensor | None) -> None:
+        """Pulse loop models: each (counts, sign) group in turn through the validated path."""
+        for n, sign in groups:
+            if n is None or n.numel() == 0:
+                continue
+            lo, hi = (int(v) for v in torch.stack(torch.aminmax(n)).tolist())
+            if hi == 0:
+                continue
+            if index is None:
+                self._pulse_dense(n, sign, generator, lo, hi)
+            else:
+                self._pulse_sparse(index, n, sign, generator, lo, hi)
+
+    def _gather(self, index: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Hidden values and the pulse parameters of the devices at ``index`` (None: all)."""
+        if index is None:
+            return self._hidden, self._rows(self._params)
+        w = self._hidden.index_select(0, index)
+        rows = {k: self._params[i].index_select(0, index)
+                for i, k in enumerate(self._param_names) if k != "reset_bias"}
+        return w, rows
+
+    def _finish(self, index: Tensor | None, w: Tensor, pulsed: Tensor,
+                generator: torch.Generator | None) -> None:
+        """Store the new hidden values; fresh write noise on the pulsed devices."""
         self._store(index, w)
         if self._wn > 0:
-            pulsed = n_up > 0 if n_down is None else (n_up > 0) | (n_down > 0)
             if index is None:
                 noisy = self._hidden + self._wn * _randn(self.numel, self._hidden, generator)
                 self._value.copy_(torch.where(pulsed, noisy, self._value))
@@ -395,11 +443,14 @@ class PulsedDeviceArray:
                 self._apply_write_noise(index[pulsed], generator)
 
     # closed-form models: dense and sparse share _advance(w, n, sign, rows, generator, ...)
-    def _advance(self, w: Tensor, n: Tensor, sign: int, rows: dict[str, Tensor],
+    def _advance(self, w: Tensor, n: Tensor, sign: int | Tensor, rows: dict[str, Tensor],
                  generator: torch.Generator | None, n_min: int, n_max: int,
                  xi: Tensor | None = None) -> Tensor:
-        """New hidden values after n pulses (n_min/n_max: the range of n; ``xi``: the
-        standard normals of the cycle-to-cycle noise, one per device, drawn if None)."""
+        """New hidden values after n pulses.
+
+        ``sign``: +1 (up) or −1 (down) for all devices, or a bool tensor (True: up) per
+        device; n_min/n_max: the range of n (−1 for n_max: unknown); ``xi``: the standard
+        normals of the cycle-to-cycle noise, one per device, drawn if None."""
         raise NotImplementedError
 
     def _pulse_dense(self, n: Tensor, sign: int, generator: torch.Generator | None,
@@ -500,7 +551,10 @@ class ConstantStepArray(PulsedDeviceArray):
     """ConstantStepDevice: n pulses = s·(n + σ·√n·ξ), clipped (module docstring)."""
 
     def _advance(self, w, n, sign, rows, generator, n_min, n_max, xi=None):  # noqa: ANN001, ANN202
-        s = rows["scale_up"] if sign > 0 else rows["scale_down"]
+        if isinstance(sign, Tensor):  # signed step per device
+            s = _choose(sign, rows["scale_up"], rows["scale_down"].neg())
+        else:
+            s = rows["scale_up"] if sign > 0 else rows["scale_down"].neg()
         std = float(self.cfg.dw_min_std)  # type: ignore[attr-defined]
         if std > 0 and xi is None:
             xi = _randn(w.numel(), w, generator)
@@ -509,8 +563,7 @@ class ConstantStepArray(PulsedDeviceArray):
         else:
             nf = n.to(w.dtype)
             inc = s * (nf + std * _sqrt0(nf) * xi) if std > 0 else s * nf
-        new = w + inc if sign > 0 else w - inc
-        return torch.clamp(new, rows["w_min"], rows["w_max"])
+        return torch.clamp(w + inc, rows["w_min"], rows["w_max"])
 
     def _mean_step_raw(self, w, sign, rows):  # noqa: ANN001, ANN202
         return rows["scale_up"] if sign > 0 else -rows["scale_down"]
@@ -524,7 +577,11 @@ class AffineStepArray(PulsedDeviceArray):
     bounds and γ = 1: k_up = −s_up/b_max, k_down = s_down/b_min.
     """
 
-    def _slope(self, sign: int, rows: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    def _slope(self, sign: int | Tensor, rows: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        if isinstance(sign, Tensor):  # per device: True up, False down
+            a_up, k_up = self._slope(1, rows)
+            a_down, k_down = self._slope(-1, rows)
+            return _choose(sign, a_up, a_down), _choose(sign, k_up, k_down)
         cfg = self.cfg
         assert isinstance(cfg, StepDevice)
         tiny = torch.finfo(self.dtype).tiny
