@@ -1,0 +1,169 @@
+"""The trainers' fast paths: combined up/down and signed pulses, 16-bit Bernoulli trains,
+and the index/arithmetic helpers they use. Each must equal the validated reference path
+(bit-exactly where no random numbers are involved, in distribution otherwise)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from aimc.config.onchip import PulseUpdate
+from aimc.config.pulsed import (
+    ConstantStepDevice,
+    ExpStepDevice,
+    LinearStepDevice,
+    PCMPulseDevice,
+    SoftBoundsDevice,
+)
+from aimc.onchip.pulses import (
+    DenseCounts,
+    bernoulli_threshold,
+    exact_coincidences,
+    exact_counts,
+    pulse_probabilities,
+    split_by_sign,
+    uniform16,
+)
+from aimc.physics._indexing import flat_nonzero
+from aimc.physics.pulsed import _choose, _sqrt0, make_device_array
+
+NOISE_FREE = {
+    "constant": ConstantStepDevice(dw_min=0.01, up_down=0.2, dw_min_std=0.0),
+    "linear": LinearStepDevice(dw_min=0.01, gamma_up=0.5, gamma_down=0.8, dw_min_std=0.0),
+    "softbounds": SoftBoundsDevice(dw_min=0.01, up_down=-0.1, dw_min_std=0.0),
+    "exp": ExpStepDevice(dw_min=0.01, dw_min_std=0.0, dw_min_std_add=0.0,
+                         dw_min_std_slope=0.0),
+}
+
+
+def _pair(cfg, shape=(40, 50), seed=3):  # noqa: ANN001, ANN202
+    """Two identical device arrays (same d2d draws) with the same start values."""
+    arrays = [make_device_array(cfg, shape, generator=torch.Generator().manual_seed(seed),
+                                dtype=torch.float64) for _ in range(2)]
+    start = torch.rand(shape, generator=torch.Generator().manual_seed(9),
+                       dtype=torch.float64) * 1.2 - 0.6
+    for a in arrays:
+        a.set_value(start)
+    return arrays
+
+
+def _counts(shape, seed, high=4):  # noqa: ANN001, ANN202
+    g = torch.Generator().manual_seed(seed)
+    n = torch.randint(0, high, shape, generator=g, dtype=torch.int32)
+    n[torch.rand(shape, generator=g) < 0.5] = 0  # many zero counts, as in training
+    return n
+
+
+@pytest.mark.parametrize("name", list(NOISE_FREE))
+@pytest.mark.parametrize("sparse", [False, True])
+def test_pulse_up_down_equals_up_then_down(name: str, sparse: bool) -> None:
+    shape = (40, 50)
+    ref, fast = _pair(NOISE_FREE[name], shape)
+    up, down = _counts(shape, 1), _counts(shape, 2)
+    if sparse:
+        index = flat_nonzero((up + down).reshape(-1) > 0)
+        fast.pulse_up_down(up.reshape(-1)[index], down.reshape(-1)[index], index=index)
+    else:
+        fast.pulse_up_down(up.reshape(-1), down.reshape(-1))
+    ref.pulse(up, +1)
+    ref.pulse(down, -1)
+    torch.testing.assert_close(fast.value, ref.value, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(NOISE_FREE))
+def test_pulse_signed_equals_both_directions(name: str) -> None:
+    shape = (30, 20)
+    ref, fast = _pair(NOISE_FREE[name], shape)
+    n = _counts(shape, 4, high=6) - _counts(shape, 5, high=6)
+    index = flat_nonzero(n.reshape(-1) != 0)
+    fast.pulse_signed(n.reshape(-1)[index], index=index)
+    ref.pulse(n.clamp(min=0), +1)
+    ref.pulse((-n).clamp(min=0), -1)
+    torch.testing.assert_close(fast.value, ref.value, rtol=1e-12, atol=1e-12)
+
+
+def test_pulse_up_down_on_one_sided_pcm_up_only() -> None:
+    cfg = PCMPulseDevice(m2=0.0, c2=0.0, A2=0.0, g_reset_std=0.0)
+    ref, fast = _pair(cfg, (10, 10))
+    n = _counts((10, 10), 6)
+    fast.pulse_up_down(n.reshape(-1), None)
+    ref.pulse(n, +1)
+    torch.testing.assert_close(fast.value, ref.value)
+
+
+def test_pulse_up_down_noise_of_both_directions_is_independent() -> None:
+    """A device pulsed 3× up then 2× down: variance s_up²σ²·3 + s_down²σ²·2 (c2c noise
+    of the two groups independent), mean w0 + 3·s_up − 2·s_down."""
+    sigma, dw, ud = 0.3, 0.01, 0.2
+    cfg = ConstantStepDevice(dw_min=dw, up_down=ud, dw_min_std=sigma, dw_min_dtod=0.0,
+                             up_down_dtod=0.0, w_min_dtod=0.0, w_max_dtod=0.0)
+    n_dev = 200_000
+    arr = make_device_array(cfg, (n_dev,), generator=torch.Generator().manual_seed(0),
+                            dtype=torch.float64)
+    arr.set_value(0.0)
+    up = torch.full((n_dev,), 3, dtype=torch.int32)
+    down = torch.full((n_dev,), 2, dtype=torch.int32)
+    arr.pulse_up_down(up, down, torch.Generator().manual_seed(1))
+    s_up, s_down = dw * (1 + ud), dw * (1 - ud)
+    v = arr.value
+    mean, var = 3 * s_up - 2 * s_down, sigma ** 2 * (3 * s_up ** 2 + 2 * s_down ** 2)
+    assert abs(float(v.mean()) - mean) < 5 * math.sqrt(var / n_dev)
+    assert float(v.var()) == pytest.approx(var, rel=0.02)
+
+
+def test_uniform16_covers_all_bits_uniformly() -> None:
+    u = uniform16(400_003, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert u.dtype == torch.int16 and u.numel() == 400_003
+    lanes = u[:400_000].view(-1, 4).to(torch.float64)
+    # each 16-bit lane of the 64-bit draw: mean ≈ −0.5, sign bit fair
+    assert torch.all((lanes.mean(0) + 0.5).abs() < 5 * 18918 / math.sqrt(100_000))
+    assert torch.all(((lanes < 0).double().mean(0) - 0.5).abs() < 0.01)
+
+
+@pytest.mark.parametrize("p", [0.0, 1e-6, 0.3, 0.999, 1.0])
+def test_bernoulli_threshold_probability(p: float) -> None:
+    t = bernoulli_threshold(torch.tensor([p]))
+    exact = round(p * 65536) / 65536  # P(u < t) for u uniform on the 2¹⁶ int16 values
+    assert (int(t) + 32768) / 65536 == exact
+    assert abs(exact - p) <= 0.5 / 65536
+    u = uniform16(200_000, torch.Generator().manual_seed(1), torch.device("cpu"))
+    freq = float((u < t).double().mean())
+    assert abs(freq - exact) < 5 * math.sqrt(max(exact * (1 - exact), 1e-12) / 200_000) + 1e-9
+
+
+def test_exact_coincidences_total_net_split_matches_up_down() -> None:
+    x, d = torch.randn(16, 30), torch.randn(16, 20) * 0.05
+    p = pulse_probabilities(x, d, 0.01, 0.001, PulseUpdate())
+    c = exact_coincidences(p, torch.Generator().manual_seed(4))
+    assert isinstance(c, DenseCounts)
+    up, down = exact_counts(p, torch.Generator().manual_seed(4))
+    assert torch.equal(c.total, up + down) and torch.equal(c.net, down - up)
+    assert torch.equal(torch.stack(split_by_sign(c.total.clone(), c.net)), torch.stack((up, down)))
+    assert bool((up >= 0).all()) and bool((down >= 0).all())
+
+
+@pytest.mark.parametrize("shape,density", [((0,), 0.5), ((7,), 0.0), ((300, 200), 0.1),
+                                           ((300, 200), 1.0)])
+def test_flat_nonzero_matches_torch(shape: tuple[int, ...], density: float) -> None:
+    mask = torch.rand(shape, generator=torch.Generator().manual_seed(2)) < density
+    got = flat_nonzero(mask)
+    assert got.dtype == torch.int64
+    assert torch.equal(got, mask.reshape(-1).nonzero().squeeze(1))
+    strided = mask.t() if mask.dim() == 2 else mask
+    assert torch.equal(flat_nonzero(strided), strided.reshape(-1).nonzero().squeeze(1))
+
+
+def test_flat_nonzero_rejects_non_bool() -> None:
+    with pytest.raises(TypeError, match="bool mask"):
+        flat_nonzero(torch.ones(3))
+
+
+def test_choose_and_sqrt0_are_exact() -> None:
+    a, b = torch.randn(1000, dtype=torch.float64), torch.randn(1000, dtype=torch.float64)
+    m = torch.rand(1000) < 0.5
+    assert torch.equal(_choose(m, a, b), torch.where(m, a, b))
+    t = torch.tensor([0.0, 1.0, 2.0, 9.0, 1e-30, 3.5])
+    assert torch.equal(_sqrt0(t)[0], torch.tensor(0.0))
+    torch.testing.assert_close(_sqrt0(t), t.sqrt(), rtol=1e-6, atol=0.0)
