@@ -7,7 +7,10 @@
   device per sign selected in turn by a counter that advances every optimizer step
   (Boybat et al., Nat. Commun. 9:2514, 2018), and the refresh of physics.md §3.2.
 
-All counts are applied sparsely: only devices with a non-zero count are touched.
+Counts are applied sparsely (only devices with a non-zero count are gathered, advanced
+and stored) unless the array is small (≤ :data:`DENSE_BELOW` devices) or more than half
+of its devices are pulsed; each device is advanced once by its up (or down) pulses,
+and a second time only when it got pulses in both directions.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from aimc.physics.pulsed import PulsedDeviceArray, make_device_array
 
 __all__ = ["CellArray", "make_cell_array", "DENSE_BELOW"]
 
-#: single-device arrays with at most this many devices are always updated densely (one
-#: pass, no index bookkeeping; measured faster on CPU for a 10×256 layer)
+#: single-device arrays with at most this many devices are always updated densely: one pass
+#: and no index bookkeeping (on CPU the 10×256 layer of the on-chip benchmark takes the same
+#: time either way at batch 64; the dense pass avoids a host sync for the pulsed indices)
 DENSE_BELOW = 8192
 
 

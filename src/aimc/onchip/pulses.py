@@ -20,14 +20,16 @@ clipped — the update saturates, as on hardware.
 
 Two ways to count the coincidences (``PulseUpdate.mode``):
 
-* ``exact`` (:func:`exact_counts`): explicit Bernoulli trains, one per line, slot and sample;
-  the counts are integer matrix products of the bit matrices (int8 × int8 → int32 where
-  torch provides it). This is the reference semantics.
+* ``exact`` (:func:`exact_coincidences`): explicit Bernoulli trains, one per line, slot and
+  sample; the counts are integer matrix products of the bit matrices (int8 × int8 → int32
+  where torch provides it): total = b_δᵀ·b_x and net = (s_δ·b_δ)ᵀ·(s_x·b_x). This is the
+  reference semantics. The bits compare 16-bit uniforms (four per 64-bit draw,
+  :func:`uniform16`) with the probabilities rounded to 2⁻¹⁶ (:func:`bernoulli_threshold`).
 * ``fast`` (:func:`fast_counts`): per device the count is a sum of independent Bernoullis
   over (sample, slot) — a Poisson-binomial with mean μ = BL·Σ_b p_x·p_δ and variance
   σ² = μ − BL·Σ_b (p_x·p_δ)², both computed by matrix products over the batch. Each count
   is drawn from a distribution with exactly that mean and variance (:func:`_draw_counts`:
-  three integer values around μ, or a rounded Gaussian for the rare wide ones). It ignores
+  three integer values around μ, or a binomial/Poisson for the rare wide ones). It ignores
   only the correlation between devices that share a row or column train, and the shape of
   the distribution beyond its first two moments. When the explicit trains are cheaper
   (M·BL·(in + out) < 32·in·out, e.g. small batches with a short BL), ``fast`` uses them
@@ -253,7 +255,7 @@ def _draw_counts(mean: Tensor, var: Tensor, limit: int, generator: torch.Generat
     which covers every device with μ < 1 (a Poisson-binomial has σ² ≤ μ). Wider
     distributions (μ ≳ 1) are drawn as Binomial(N, μ/N) with N = ⌈μ/(1 − σ²/μ)⌉ (Poisson
     when σ² ≈ μ): non-negative, mean exact, variance exact up to rounding N (an excess
-    below (1 − σ²/μ)² ≤ 1 count²). One uniform per device, and a binomial draw only for the
+    below (1 − σ²/μ)² ≤ 1 count²). One 16-bit uniform per device, and a binomial draw only for the
     wide ones.
     """
     k = mean.floor()
