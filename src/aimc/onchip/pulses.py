@@ -63,14 +63,14 @@ class PulseProbabilities:
     Attributes:
         px: (M, in) probabilities of the input trains (≤ 1).
         pd: (M, out) probabilities of the error trains (≤ 1).
-        x_pos, d_pos: (M, in) / (M, out) bool, the sign of x / δ (True: > 0).
+        x_sign, d_sign: (M, in) / (M, out), the sign of x / δ (±1, 0 where the value is 0).
         bl: the bit length used.
     """
 
-    __slots__ = ("px", "pd", "x_pos", "d_pos", "bl")
+    __slots__ = ("px", "pd", "x_sign", "d_sign", "bl")
 
-    def __init__(self, px: Tensor, pd: Tensor, x_pos: Tensor, d_pos: Tensor, bl: int):
-        self.px, self.pd, self.x_pos, self.d_pos, self.bl = px, pd, x_pos, d_pos, bl
+    def __init__(self, px: Tensor, pd: Tensor, x_sign: Tensor, d_sign: Tensor, bl: int):
+        self.px, self.pd, self.x_sign, self.d_sign, self.bl = px, pd, x_sign, d_sign, bl
 
 
 def pulse_probabilities(x: Tensor, d: Tensor, lr: float, granularity: float,
@@ -100,7 +100,7 @@ def pulse_probabilities(x: Tensor, d: Tensor, lr: float, granularity: float,
         pd = da.mul_((a / k).unsqueeze(1))
     else:
         px, pd = xa.mul_(a), da.mul_(a)
-    return PulseProbabilities(px.clamp_(max=1.0), pd.clamp_(max=1.0), x > 0, d > 0, bl)
+    return PulseProbabilities(px.clamp_(max=1.0), pd.clamp_(max=1.0), x.sign(), d.sign(), bl)
 
 
 _K_FLOOR = 1e-30
@@ -199,24 +199,26 @@ def exact_coincidences(p: PulseProbabilities, generator: torch.Generator | None,
     m, n_in = p.px.shape
     n_out = p.pd.shape[1]
     bl = p.bl
-    dev = p.px.device
-    u = uniform16(m * bl * (n_in + n_out), generator, dev)
-    bx = (u[:m * bl * n_in].view(m, bl, n_in)
-          < bernoulli_threshold(p.px).unsqueeze(1)).view(m * bl, n_in)
-    bd = (u[m * bl * n_in:].view(m, bl, n_out)
-          < bernoulli_threshold(p.pd).unsqueeze(1)).view(m * bl, n_out)
-    x_pos = p.x_pos.repeat_interleave(bl, 0) if bl > 1 else p.x_pos
-    d_pos = p.d_pos.repeat_interleave(bl, 0) if bl > 1 else p.d_pos
+    k = m * bl
+    u = uniform16(k * (n_in + n_out), generator, p.px.device)
+    # input bits as rows (sample, slot) × line; error bits transposed, line × (sample, slot),
+    # the row-major left operand of the integer products
+    bx = (u[:k * n_in].view(m, bl, n_in) < bernoulli_threshold(p.px).unsqueeze(1))
+    bd = (u[k * n_in:].view(n_out, m, bl) < bernoulli_threshold(p.pd).t().unsqueeze(2))
+    bxi, bdi = bx.view(k, n_in).to(torch.int8), bd.view(n_out, k).to(torch.int8)
+    sx = (bxi.view(m, bl, n_in) * p.x_sign.to(torch.int8).unsqueeze(1)).view(k, n_in)
+    sd = (bdi.view(n_out, m, bl) * p.d_sign.t().to(torch.int8).unsqueeze(2)).view(n_out, k)
     cols = rows = None
-    if sparse_ok and m * bl <= _SPARSE_MAX_ROWS:
-        cols = bx.any(0).nonzero().squeeze(1)
-        rows = bd.any(0).nonzero().squeeze(1)
+    if sparse_ok and k <= _SPARSE_MAX_ROWS:
+        cols = bxi.any(0).nonzero().squeeze(1)
+        rows = bdi.any(1).nonzero().squeeze(1)
         if 4 * cols.numel() * rows.numel() < n_in * n_out:
-            bx, x_pos = bx.index_select(1, cols), x_pos.index_select(1, cols)
-            bd, d_pos = bd.index_select(1, rows), d_pos.index_select(1, rows)
+            bxi, sx = bxi.index_select(1, cols), sx.index_select(1, cols)
+            bdi, sd = bdi.index_select(0, rows), sd.index_select(0, rows)
         else:
             cols = rows = None
-    total, net = _signed_products(bx, bd, x_pos, d_pos)
+    # total = b_δᵀ·b_x, net = (s_δ·b_δ)ᵀ·(s_x·b_x)
+    total, net = _int_mm_rows(bdi, bxi), _int_mm_rows(sd, sx)
     if cols is None or rows is None:
         return DenseCounts(total, net)
     index = (rows.unsqueeze(1) * n_in + cols.unsqueeze(0)).reshape(-1)
@@ -234,16 +236,9 @@ def exact_counts(p: PulseProbabilities, generator: torch.Generator | None, *,
     return c.up_down() if isinstance(c, DenseCounts) else c
 
 
-def _signed_products(bx: Tensor, bd: Tensor, x_pos: Tensor, d_pos: Tensor
-                     ) -> tuple[Tensor, Tensor]:
-    """(total, net) counts (out, in) from bit rows bx (K, in), bd (K, out) and their signs."""
-    bxi, bdi = bx.to(torch.int8), bd.to(torch.int8)
-    total = integer_matmul(bdi, bxi)
-    # signed bits b·s, s = 2·pos − 1 = ±1 the sign of the line's x or δ (arithmetic:
-    # torch.where has no vectorised CPU kernel for int8)
-    sx = x_pos.to(torch.int8).mul_(2).sub_(1).mul_(bxi)
-    sd = d_pos.to(torch.int8).mul_(2).sub_(1).mul_(bdi)
-    return total, integer_matmul(sd, sx)
+def _int_mm_rows(a: Tensor, b: Tensor) -> Tensor:
+    """a·b for int8 a (m, K) and b (K, n): int32 (m, n) (:func:`integer_matmul` of aᵀ)."""
+    return integer_matmul(a.t(), b)
 
 
 def _draw_counts(mean: Tensor, var: Tensor, limit: int, generator: torch.Generator | None
@@ -287,8 +282,7 @@ def fast_counts(p: PulseProbabilities, generator: torch.Generator | None
     variance correction from the same products of the squared probabilities.
     """
     bl = float(p.bl)
-    sx = p.x_pos.to(p.px.dtype).mul_(2).sub_(1)
-    sd = p.d_pos.to(p.pd.dtype).mul_(2).sub_(1)
+    sx, sd = p.x_sign, p.d_sign
     pdt = p.pd.t()
     mean_up, mean_down = split_by_sign((pdt @ p.px).mul_(bl),
                                         ((pdt * sd.t()) @ (p.px * sx)).mul_(bl))
