@@ -473,11 +473,12 @@ def test_column_read_shortcut_matches_full_mvm() -> None:
     model(torch.randn(3, 20))
     fast = state.fast
     fast.set_weight(torch.rand(8, 20) - 0.5, state.generator)
-    cols = torch.tensor([3, 7])
-    reads = torch.stack([state._read_columns(fast, cols) for _ in range(400)])
+    cols = [3, 7]
+    flat = state._column_positions(cols)
+    reads = torch.stack([state._read_columns(fast, cols, flat) for _ in range(400)])
     full_io = state.forward_io.replace(inp_noise=1e-12)  # forces the full MVM path
     state.forward_io = full_io
-    ref = torch.stack([state._read_columns(fast, cols) for _ in range(400)])
+    ref = torch.stack([state._read_columns(fast, cols, flat) for _ in range(400)])
     target = fast.weight()[:, cols].t()
     assert torch.allclose(reads.mean(0), target, atol=0.02)
     assert torch.allclose(ref.mean(0), target, atol=0.02)

@@ -167,3 +167,26 @@ def test_choose_and_sqrt0_are_exact() -> None:
     t = torch.tensor([0.0, 1.0, 2.0, 9.0, 1e-30, 3.5])
     assert torch.equal(_sqrt0(t)[0], torch.tensor(0.0))
     torch.testing.assert_close(_sqrt0(t), t.sqrt(), rtol=1e-6, atol=0.0)
+
+
+def test_line_counts_match_general_pulse_counting() -> None:
+    """One input line (the Tiki-Taka transfer): the direct counts have the distribution of
+    ``count_pulses(x=[[1]], d=−vᵀ)`` (mean and variance per device, and the sign)."""
+    from aimc.onchip.pulses import count_pulses, line_counts
+
+    v = torch.tensor([0.5, -0.2, 0.0, 0.05, -0.9, 0.3])
+    cfg = PulseUpdate(desired_bl=31)
+    lr, eps = 0.05, 0.002
+    g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
+    direct = torch.stack([line_counts(v, lr, eps, cfg, g1) for _ in range(4000)]).double()
+    general = []
+    for _ in range(4000):
+        c = count_pulses(torch.ones(1, 1), -v.unsqueeze(0), lr, eps, cfg, g2)
+        general.append(-c.net[:, 0])
+    general = torch.stack(general).double()
+    assert torch.equal(direct[:, 2], torch.zeros(4000, dtype=torch.float64))
+    assert bool((direct * v.sign() >= 0).all())  # pulses only in the direction of v
+    torch.testing.assert_close(direct.mean(0), general.mean(0), atol=0.15, rtol=0.03)
+    torch.testing.assert_close(direct.var(0), general.var(0), atol=0.3, rtol=0.1)
+    # expected change lr·v/ε pulses (BL management keeps every probability ≤ 1 here)
+    torch.testing.assert_close(direct.mean(0), lr * v.double() / eps, atol=0.15, rtol=0.03)

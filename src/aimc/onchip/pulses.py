@@ -54,7 +54,8 @@ from aimc.physics._indexing import flat_nonzero
 
 __all__ = ["PulseProbabilities", "SparseCounts", "pulse_probabilities", "exact_counts",
            "fast_counts", "count_pulses", "integer_matmul", "stochastic_round_quantize",
-           "uniform16", "bernoulli_threshold", "exact_coincidences", "DenseCounts", "split_by_sign"]
+           "uniform16", "bernoulli_threshold", "exact_coincidences", "DenseCounts",
+           "split_by_sign", "line_counts"]
 
 
 class PulseProbabilities:
@@ -319,6 +320,38 @@ def _trains_are_cheaper(p: PulseProbabilities) -> bool:
     m, n_in = p.px.shape
     n_out = p.pd.shape[1]
     return m * p.bl * (n_in + n_out) < FAST_COST_PER_DEVICE * n_in * n_out
+
+
+def line_counts(v: Tensor, lr: float, granularity: float, cfg: PulseUpdate,
+                generator: torch.Generator | None) -> Tensor:
+    """Signed pulse counts (up − down, int32) of the update Δw_i = lr·v_i on one input line.
+
+    The Tiki-Taka transfer writes a column j with the one-hot input x = eⱼ and δ = −v: this
+    is :func:`count_pulses` (``exact``) for x = [[1]], d = −vᵀ, computed directly — the same
+    probabilities (x_max = 1: k = √max|v|, p_x = A·k, p_δ,i = A·|v_i|/k, BL management on
+    lr·max|v|/ε), the same 16-bit Bernoulli trains, count_i = Σ_t b_x,t·b_δ,i,t with the sign
+    of v_i — in a handful of tensor ops instead of the general matrix path.
+
+    Args:
+        v: (n,) the desired change per device divided by lr (weight units).
+        lr, granularity, cfg, generator: as :func:`count_pulses`.
+    """
+    va = v.abs()
+    vm = float(va.max()) if v.numel() else 0.0
+    if vm == 0.0:
+        return torch.zeros(v.shape, dtype=torch.int32, device=v.device)
+    bl = cfg.desired_bl
+    if cfg.bl_management:
+        bl = int(min(max(math.ceil(vm * lr / granularity - 1e-9), 1), cfg.desired_bl))
+    a = math.sqrt(lr / (granularity * bl))
+    k = math.sqrt(max(vm, _K_FLOOR)) if cfg.update_management else 1.0
+    px = min(a * k, 1.0)
+    u = uniform16(bl * (1 + v.numel()), generator, v.device)
+    bx = u[:bl] < round(px * 65536.0) - 32768
+    pd = va.mul_(a / k).clamp_(max=1.0)
+    bd = u[bl:].view(v.numel(), bl) < bernoulli_threshold(pd).unsqueeze(1)
+    count = bd.logical_and_(bx).sum(1, dtype=torch.int32)
+    return count.mul_(v.sign().to(torch.int32))
 
 
 def stochastic_round_quantize(v: Tensor, bins: int, stochastic: bool,

@@ -30,9 +30,9 @@ from aimc.config.periphery import AbsMaxNoiseManagement, IOConfig
 from aimc.errors import CheckpointError, StateError
 from aimc.onchip.cells import CellArray, make_cell_array
 from aimc.onchip.pulses import (
-    DenseCounts,
     SparseCounts,
     count_pulses,
+    line_counts,
     stochastic_round_quantize,
 )
 from aimc.physics._indexing import flat_nonzero
@@ -92,6 +92,7 @@ class OnChipState(nn.Module):
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.transfer_column = 0
         self._records: list[tuple[Tensor, Tensor]] = []
+        self._row_starts: Tensor | None = None  # row · in_features, for column positions
 
     # ------------------------------------------------------------------ properties
     @property
@@ -293,25 +294,35 @@ class OnChipState(nn.Module):
         self.main.apply_signed_at(index, n.to(torch.int32), self.generator)
         return index
 
-    def _read_columns(self, cell: CellArray, columns: Tensor) -> Tensor:
+    def _column_positions(self, columns: list[int]) -> Tensor:
+        """Flat positions (len(columns), out) of the devices of columns j (cached rows)."""
+        base = self._row_starts
+        if base is None or base.device != self.accumulator.device:
+            out_f, in_f = self.shape
+            base = torch.arange(out_f, device=self.accumulator.device) * in_f
+            self._row_starts = base
+        if len(columns) == 1:
+            return (base + columns[0]).unsqueeze(0)
+        return base.unsqueeze(0) + torch.tensor(columns, device=base.device).unsqueeze(1)
+
+    def _read_columns(self, cell: CellArray, columns: list[int], flat: Tensor) -> Tensor:
         """Read columns j of ``cell`` through the forward periphery: (len(columns), out).
 
-        A one-hot input eⱼ reads column j. Without input noise, read noise and IR drop the
-        MVM reduces to the column itself: y = ADC(w[:, j]/w_ref + σ_out·ξ)·w_ref (the DAC
-        passes 1 exactly, abs-max noise management scales by 1, and bound management never
-        triggers for |w| ≤ w_ref inside the ADC range), computed on the gathered column
-        only. Otherwise the full analog MVM runs.
+        ``flat``: the columns' flat device positions (:meth:`_column_positions`). A one-hot
+        input eⱼ reads column j. Without input noise, read noise and IR drop the MVM reduces
+        to the column itself: y = ADC(w[:, j]/w_ref + σ_out·ξ)·w_ref (the DAC passes 1
+        exactly, abs-max noise management scales by 1, and bound management never triggers
+        for |w| ≤ w_ref inside the ADC range), computed on the gathered column only.
+        Otherwise the full analog MVM runs.
         """
         io = self.forward_io
         out_f, in_f = self.shape
         w_ref = cell.w_ref
-        self.counters["read_mvms"] += columns.numel()
+        self.counters["read_mvms"] += len(columns)
         simple = (io.inp_noise == 0 and io.read_noise == 0 and io.ir_drop is None
                   and io.out_nonlinearity == 0 and io.adc.bound >= 1.0)
         if simple:
-            rows = torch.arange(out_f, device=columns.device)
-            flat = (rows.unsqueeze(0) * in_f + columns.unsqueeze(1)).reshape(-1)
-            v = cell.weight_at(flat).view(columns.numel(), out_f) / w_ref
+            v = cell.weight_at(flat.reshape(-1)).view(len(columns), out_f).div_(w_ref)
             if io.out_noise > 0:
                 v.add_(torch.randn(v.shape, generator=self.generator, device=v.device,
                                    dtype=v.dtype), alpha=io.out_noise)
@@ -319,9 +330,10 @@ class OnChipState(nn.Module):
         from aimc.physics.mvm import PerturbationWeights, analog_mvm
 
         geom = LinearGeometry(in_f, out_f, max(in_f, 1))
-        x = torch.zeros((columns.numel(), in_f), dtype=self.accumulator.dtype,
+        x = torch.zeros((len(columns), in_f), dtype=self.accumulator.dtype,
                         device=self.accumulator.device)
-        x[torch.arange(columns.numel(), device=x.device), columns] = 1.0
+        x[torch.arange(len(columns), device=x.device),
+          torch.tensor(columns, device=x.device)] = 1.0
         w = geom.weight_to_tiles(cell.weight() / w_ref)
         scale = torch.full((geom.num_tiles, out_f), w_ref, dtype=w.dtype, device=w.device)
         return analog_mvm(geom.to_tiles(x), w, io, geom, out_scale=scale,
@@ -337,36 +349,23 @@ class OnChipState(nn.Module):
         assert self.fast is not None
         out_f, in_f = self.shape
         n_cols = min(alg.n_reads_per_transfer, in_f)
-        cols = (torch.arange(n_cols) + self.transfer_column) % in_f
+        cols = [(self.transfer_column + i) % in_f for i in range(n_cols)]
         self.transfer_column = int((self.transfer_column + n_cols) % in_f)
-        cols = cols.to(self.accumulator.device)
-        v = self._read_columns(self.fast, cols)  # (R, out): A[:, j]
+        flat = self._column_positions(cols)  # (R, out): C[:, j] (and A[:, j])
+        v = self._read_columns(self.fast, cols, flat)  # (R, out): A[:, j]
         t_lr = alg.transfer_lr * lr
-        # flat positions (R, out) of C[:, j]
-        rows = torch.arange(out_f, device=cols.device)
-        flat = (rows.unsqueeze(0) * in_f + cols.unsqueeze(1))
+        index = flat.reshape(-1)
         if alg.variant == 1:
             # ΔC[:, j] = −η_t·(−v)·1 = η_t·v, as pulse trains on one row line per column
-            nets = []
-            one = torch.ones((1, 1), dtype=v.dtype, device=v.device)
-            for r in range(n_cols):
-                c = count_pulses(one, -v[r:r + 1], t_lr, self.main.granularity, alg.pulse,
-                                 self.generator)
-                assert isinstance(c, DenseCounts)
-                nets.append(c.net[:, 0])
-            n = torch.stack(nets).neg_().reshape(-1)  # up − down
+            n = torch.cat([line_counts(v[r], t_lr, self.main.granularity, alg.pulse,
+                                       self.generator) for r in range(n_cols)])
         else:
-            h = self.accumulator
-            hv = h.view(-1)
-            idx = flat.reshape(-1)
-            hc = hv.index_select(0, idx) + t_lr * v.reshape(-1)
+            hv = self.accumulator.view(-1)
+            hc = hv.index_select(0, index).add_(v.reshape(-1), alpha=t_lr)
             eps = self.main.granularity
             nf = torch.trunc(hc / eps)
-            hv.index_copy_(0, idx, hc - nf * eps)
+            hv.index_copy_(0, index, hc.sub_(nf, alpha=eps))
             n = nf.to(torch.int32)
-        index = flat.reshape(-1)
-        keep = n != 0
-        index, n = index[keep], n[keep]
         self.main.apply_signed_at(index, n, self.generator)
         return index
 

@@ -72,6 +72,7 @@ from aimc.physics._indexing import flat_nonzero
 __all__ = ["PulsedDeviceArray", "make_device_array", "mean_response"]
 
 _K_MIN = -0.5  # lower clip of the affine slope k (r = 1 + k >= 0.5)
+_SMALL = 4096  # at most this many devices: the affine n-pulse law without the n ≤ 1 split
 _GENERIC_PARAMS = ("w_min", "w_max", "scale_up", "scale_down", "reset_bias")
 _N_GENERIC_DRAWS = 7
 _PCM_TABLE_PULSES = 400  # noise-free SET train length for the G → pulse-count table
@@ -606,6 +607,11 @@ class AffineStepArray(PulsedDeviceArray):
         std = float(self.cfg.dw_min_std)  # type: ignore[attr-defined]
         if std > 0 and xi is None:
             xi = _randn(w.numel(), w, generator)
+        if w.numel() <= _SMALL and not n_min == n_max == 1:
+            # few devices (a transfer column, a small layer): the exact n-pulse law for all
+            # of them costs fewer tensor ops than splitting off the multi-pulse ones
+            new = _affine_advance(w, n.to(w.dtype), a, k, std, xi)
+            return torch.clamp(new, rows["w_min"], rows["w_max"])
         # n ≤ 1 pulses: the affine law is one step, n·(a + k·w)·(1 + σ·ξ)
         step = a + k * w
         inc = step if xi is None else step.mul_(xi * std + 1)
