@@ -1,4 +1,4 @@
-"""The trainers' fast paths: combined up/down and signed pulses, 16-bit Bernoulli trains,
+"""The trainers' fast paths: combined up/down and signed pulses, 32-bit Bernoulli trains,
 and the index/arithmetic helpers they use. Each must equal the validated reference path
 (bit-exactly where no random numbers are involved, in distribution otherwise)."""
 
@@ -24,7 +24,7 @@ from aimc.onchip.pulses import (
     exact_counts,
     pulse_probabilities,
     split_by_sign,
-    uniform16,
+    uniform32,
 )
 from aimc.physics._indexing import flat_nonzero
 from aimc.physics.pulsed import _choose, _sqrt0, make_device_array
@@ -113,24 +113,35 @@ def test_pulse_up_down_noise_of_both_directions_is_independent() -> None:
     assert float(v.var()) == pytest.approx(var, rel=0.02)
 
 
-def test_uniform16_covers_all_bits_uniformly() -> None:
-    u = uniform16(400_003, torch.Generator().manual_seed(0), torch.device("cpu"))
-    assert u.dtype == torch.int16 and u.numel() == 400_003
-    lanes = u[:400_000].view(-1, 4).to(torch.float64)
-    # each 16-bit lane of the 64-bit draw: mean ≈ −0.5, sign bit fair
-    assert torch.all((lanes.mean(0) + 0.5).abs() < 5 * 18918 / math.sqrt(100_000))
-    assert torch.all(((lanes < 0).double().mean(0) - 0.5).abs() < 0.01)
+def test_uniform32_covers_all_bits_uniformly() -> None:
+    u = uniform32(400_001, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert u.dtype == torch.int32 and u.numel() == 400_001
+    lanes = u[:400_000].view(-1, 2).to(torch.float64) / 2**31
+    # each 32-bit half of the 64-bit draw: uniform on [−1, 1) (std 1/√3), sign bit fair
+    assert torch.all(lanes.mean(0).abs() < 5 / math.sqrt(3 * 200_000))
+    assert torch.all(((lanes < 0).double().mean(0) - 0.5).abs() < 0.005)
 
 
-@pytest.mark.parametrize("p", [0.0, 1e-6, 0.3, 0.999, 1.0])
+@pytest.mark.parametrize("p", [0.0, 1e-9, 3e-6, 0.3, 0.999, 1.0])
 def test_bernoulli_threshold_probability(p: float) -> None:
-    t = bernoulli_threshold(torch.tensor([p]))
-    exact = round(p * 65536) / 65536  # P(u < t) for u uniform on the 2¹⁶ int16 values
-    assert (int(t) + 32768) / 65536 == exact
-    assert abs(exact - p) <= 0.5 / 65536
-    u = uniform16(200_000, torch.Generator().manual_seed(1), torch.device("cpu"))
+    t = bernoulli_threshold(torch.tensor([p], dtype=torch.float64))
+    exact = round(p * 2**32) / 2**32  # P(u < t) for u uniform on the 2³² int32 values
+    assert (int(t) + 2**31) / 2**32 == exact
+    assert abs(exact - p) <= 0.5 / 2**32
+    if p in (0.0, 1.0):  # never / always, whatever the draw
+        u = torch.tensor([-2**31, -1, 0, 2**31 - 1], dtype=torch.int32)
+        assert bool(((u < t) == bool(p)).all())
+    u = uniform32(200_000, torch.Generator().manual_seed(1), torch.device("cpu"))
     freq = float((u < t).double().mean())
     assert abs(freq - exact) < 5 * math.sqrt(max(exact * (1 - exact), 1e-12) / 200_000) + 1e-9
+
+
+def test_small_pulse_probabilities_are_not_rounded_away() -> None:
+    """A per-line probability of 2·10⁻⁶ (a tiny update) fires at that rate, not never."""
+    t = bernoulli_threshold(torch.full((1,), 2e-6))
+    u = uniform32(4_000_000, torch.Generator().manual_seed(2), torch.device("cpu"))
+    hits = int((u < t).sum())
+    assert abs(hits - 8.0) < 5 * math.sqrt(8.0)  # expected 8
 
 
 def test_exact_coincidences_total_net_split_matches_up_down() -> None:
@@ -190,3 +201,34 @@ def test_line_counts_match_general_pulse_counting() -> None:
     torch.testing.assert_close(direct.var(0), general.var(0), atol=0.3, rtol=0.1)
     # expected change lr·v/ε pulses (BL management keeps every probability ≤ 1 here)
     torch.testing.assert_close(direct.mean(0), lr * v.double() / eps, atol=0.15, rtol=0.03)
+
+
+@pytest.mark.parametrize("update_management", [True, False])
+def test_line_counts_when_the_input_line_saturates(update_management: bool) -> None:
+    """lr·max|v|/ε above the bit length (or no update management) drives the input line
+    with p_x = 1: it must fire in every slot (regression: an int16 threshold of 2¹⁵ wrapped
+    around and the transfer wrote nothing)."""
+    from aimc.onchip.pulses import count_pulses, line_counts
+
+    v = torch.tensor([0.5, -0.3, 0.2, 0.05])
+    cfg = PulseUpdate(desired_bl=8, update_management=update_management)
+    lr, eps = 0.1, 1e-3
+    g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
+    direct = torch.stack([line_counts(v, lr, eps, cfg, g1) for _ in range(2000)]).double()
+    general = torch.stack([-count_pulses(torch.ones(1, 1), -v.unsqueeze(0), lr, eps, cfg,
+                                         g2).net[:, 0] for _ in range(2000)]).double()
+    torch.testing.assert_close(direct.mean(0), general.mean(0), atol=0.2, rtol=0.03)
+    assert float(direct[:, 0].mean()) == 8.0  # saturated: every slot of the 8
+
+
+def test_update_management_with_an_all_zero_input_row_stays_finite() -> None:
+    """A sample whose input row is all zero (and whose δ is huge) contributes nothing, and
+    must not turn the probabilities of the whole update into NaN."""
+    x, d = torch.randn(4000, 30), torch.randn(4000, 20) * 0.1
+    x[0], d[0] = 0.0, 5e8
+    p = pulse_probabilities(x, d, 0.01, 0.001, PulseUpdate(mode="fast"))
+    assert bool(torch.isfinite(p.px).all()) and bool(torch.isfinite(p.pd).all())
+    from aimc.onchip.pulses import count_pulses
+
+    c = count_pulses(x, d, 0.01, 0.001, PulseUpdate(mode="fast"), torch.Generator().manual_seed(0))
+    assert int(c.total.sum()) > 0
