@@ -232,3 +232,16 @@ def test_update_management_with_an_all_zero_input_row_stays_finite() -> None:
 
     c = count_pulses(x, d, 0.01, 0.001, PulseUpdate(mode="fast"), torch.Generator().manual_seed(0))
     assert int(c.total.sum()) > 0
+
+
+def test_dense_counts_do_not_unpack_as_up_down() -> None:
+    """count_pulses used to return (up, down): its DenseCounts result must not silently
+    unpack into (total, net)."""
+    from aimc.onchip.pulses import count_pulses
+
+    c = count_pulses(torch.randn(8, 5), torch.randn(8, 4) * 0.1, 0.01, 0.001, PulseUpdate(),
+                     torch.Generator().manual_seed(0))
+    with pytest.raises(TypeError):
+        up, down = c  # noqa: F841
+    up, down = c.up_down()
+    assert torch.equal(up + down, c.total) and torch.equal(down - up, c.net)

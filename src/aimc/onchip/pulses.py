@@ -138,14 +138,21 @@ def split_by_sign(total: Tensor, net: Tensor) -> tuple[Tensor, Tensor]:
     return total.sub(net).bitwise_right_shift_(1), total.add_(net).bitwise_right_shift_(1)
 
 
-class DenseCounts(NamedTuple):
+class DenseCounts:
     """Pulse counts of every device (out, in) as ``total`` = up + down and
-    ``net`` = down − up (int32, or whole-number floats): the pulsed devices are total > 0."""
+    ``net`` = down − up (int32): the pulsed devices are total > 0.
 
-    total: Tensor
-    net: Tensor
+    Deliberately not a tuple, so that ``up, down = count_pulses(...)`` fails loudly instead
+    of binding (total, net); use :meth:`up_down`.
+    """
+
+    __slots__ = ("total", "net")
+
+    def __init__(self, total: Tensor, net: Tensor):
+        self.total, self.net = total, net
 
     def up_down(self) -> tuple[Tensor, Tensor]:
+        """(up, down) counts."""
         return split_by_sign(self.total.clone(), self.net)
 
 
