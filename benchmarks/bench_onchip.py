@@ -28,6 +28,10 @@ the aihwkit config each one mirrors is in brackets:
   *_ideal_io                     the SGD-fast and MP configs with ``noisy_periphery=False``
                                  (ideal forward/backward MVMs: the cost of the pulse update
                                  alone, without the DAC/ADC/noise periphery)
+  floor_*                        not training configs: a step without its optimizer step
+                                 (zero_grad + forward + loss + backward) for the FP model and
+                                 the on-chip model with a noisy / ideal periphery — what no
+                                 update can go below (``--only`` can leave them out)
 Every aimc config with a noisy periphery uses aihwkit's default forward and backward IO
 (7-bit DAC, 9-bit ADC, output noise 0.06, noise + bound management). A config that raises
 while it is built or on its first step is recorded as skipped with its traceback.
@@ -135,6 +139,23 @@ CONFIGS: dict[str, tuple[Callable[[], aimc.AnalogConfig], str, str | None]] = {
         "`aimc_mixed_precision` with ideal forward/backward MVMs", None),
 }
 
+# the cost of a step without its update: zero_grad + forward + loss + backward only (no
+# optimizer step); name → (factory (None: the plain FP model), one-line meaning)
+FLOORS: dict[str, tuple[Callable[[], aimc.AnalogConfig] | None, str]] = {
+    "floor_fp_fwd_bwd": (
+        None, "not a training config: the plain torch model's zero_grad + forward + loss + "
+              "backward, no optimizer step (the part of `fp_sgd` before its update)"),
+    "floor_aimc_fwd_bwd": (
+        lambda: aimc.presets.onchip_sgd(ConstantStepDevice(), mode="exact"),
+        "not a training config: `aimc_sgd_constant_exact` without `optimizer.step()` — the "
+        "noisy forward and backward MVMs alone (the recorded (x, δ) are dropped by "
+        "`zero_grad`): the least any config with this periphery can cost"),
+    "floor_aimc_fwd_bwd_ideal_io": (
+        lambda: aimc.presets.onchip_sgd(ConstantStepDevice(), mode="exact",
+                                        noisy_periphery=False),
+        "not a training config: the same with ideal forward/backward MVMs"),
+}
+
 # targets of the issue, at batch 64: config → max ratio vs fp_sgd (median)
 TARGETS: dict[str, float] = {
     "aimc_sgd_constant_fast": 2.0, "aimc_sgd_softbounds_fast": 2.0,
@@ -165,7 +186,30 @@ def build_steps(fp_model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
             skipped[name] = traceback.format_exc()
             steps.pop(name, None)
             print(f"SKIP {name}:\n{skipped[name]}", flush=True)
+    for name, (factory, _) in FLOORS.items():
+        if only and name not in only:
+            continue
+        if factory is None:
+            fm = copy.deepcopy(fp_model).train()
+            steps[name] = make_fwd_bwd(fm, torch.optim.SGD(fm.parameters(), lr=LR), x, y)
+        else:
+            am = aimc.convert_to_analog(copy.deepcopy(fp_model), factory()).train()
+            steps[name] = make_fwd_bwd(am, aimc.optim.AnalogSGD(am.parameters(), lr=LR), x, y)
+        steps[name]()
     return steps, skipped
+
+
+def make_fwd_bwd(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
+                 y: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """A training step without its update: zero_grad + forward + loss + backward."""
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step() -> torch.Tensor:
+        opt.zero_grad()  # AnalogSGD: also drops the (x, δ) recorded by the last backward
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        return loss.detach()
+    return step
 
 
 def profile_case(config: str, bs: int, steps_n: int, warmup_steps: int, top: int) -> str:
@@ -302,8 +346,10 @@ def main() -> None:
     ap.add_argument("--profile-top", type=int, default=25)
     args = ap.parse_args()
     only = set(args.only.split(",")) if args.only else None
-    if only and only - set(CONFIGS) - {"fp_sgd"}:
-        ap.error(f"unknown configs {sorted(only - set(CONFIGS))}; choose from {list(CONFIGS)}")
+    known = {*CONFIGS, *FLOORS, "fp_sgd"}
+    if only and only - known:
+        ap.error(f"unknown configs {sorted(only - known)}; choose from "
+                 f"{[*CONFIGS, *FLOORS]}")
 
     if args.run_peer:
         run_peer(args)
@@ -367,8 +413,10 @@ def main() -> None:
            "busy_cores_threshold": args.busy_cores, "max_attempts": args.max_attempts,
            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "wall_s": time.perf_counter() - t_start,
-           "configs": {k: {"meaning": m, "aihwkit_peer": p}
-                       for k, (_, m, p) in CONFIGS.items() if not only or k in only},
+           "configs": {**{k: {"meaning": m, "aihwkit_peer": p}
+                          for k, (_, m, p) in CONFIGS.items() if not only or k in only},
+                       **{k: {"meaning": m, "aihwkit_peer": None}
+                          for k, (_, m) in FLOORS.items() if not only or k in only}},
            "aimc_configs": {k: _to_dict(f) for k, (f, _, _) in CONFIGS.items()
                             if not only or k in only},
            "targets_batch64_max_ratio": TARGETS,
@@ -456,6 +504,7 @@ def write_markdown(path: str, out: dict[str, Any], peer: dict[str, Any] | None,
         last = _by(res, cfg, batches[-1])
         loss = f"{last['loss_after_timing']:.3f}" if last else "–"
         lines.append(f"| `{cfg}` | " + " | ".join(cells) + f" | {loss} |")
+    lines += _floor_lines(res, batches)
     foreign = {r["batch"]: (r.get("foreign_cpu_cores"), r.get("attempts", 1)) for r in res}
     lines += ["", "CPU cores used by other processes while each batch was timed (machine busy "
               "time − this process, /proc/stat; a batch above "
@@ -499,6 +548,27 @@ def write_markdown(path: str, out: dict[str, Any], peer: dict[str, Any] | None,
     with open(tmp, "w") as fh:
         fh.write("\n".join(lines) + "\n")
     os.replace(tmp, path)
+
+
+def _floor_lines(res: list[dict[str, Any]], batches: list[int]) -> list[str]:
+    """What a step costs before its update (the ``floor_*`` rows), in words."""
+    out = []
+    for b in batches:
+        fp = _by(res, "floor_fp_fwd_bwd", b)
+        noisy = _by(res, "floor_aimc_fwd_bwd", b)
+        ideal = _by(res, "floor_aimc_fwd_bwd_ideal_io", b)
+        if fp is None or noisy is None:
+            continue
+        text = (f"Batch {b}, before any update: the FP forward + backward is "
+                f"{fp['ratio_vs_fp_median']:.2f}× a full `fp_sgd` step; the on-chip model's "
+                f"noisy forward + backward MVMs alone are {noisy['ratio_vs_fp_median']:.2f}× "
+                f"({1e3 * noisy['median_s']:.3g} ms)")
+        if ideal is not None:
+            text += (f", {ideal['ratio_vs_fp_median']:.2f}× with an ideal periphery "
+                     f"({1e3 * ideal['median_s']:.3g} ms)")
+        out.append(text + ". A config's ratio minus this floor is what its pulse update "
+                   "(and optimizer bookkeeping) costs.")
+    return ["", *out] if out else []
 
 
 def _supplement_section(out: dict[str, Any], peer: dict[str, Any] | None) -> list[str]:
