@@ -93,12 +93,26 @@ class OnChipState(nn.Module):
         self.transfer_column = 0
         self._records: list[tuple[Tensor, Tensor]] = []
         self._row_starts: Tensor | None = None  # row · in_features, for column positions
+        self._out_scale: tuple[float, Tensor] | None = None  # (crossbar_scale, (tiles, out))
 
     # ------------------------------------------------------------------ properties
     @property
     def crossbar_scale(self) -> float:
         """Layer weight per normalised crossbar weight: ``weight_scale``·w_ref."""
         return self.cfg.weight_scale * self.main.w_ref
+
+    def out_scale(self, shape: torch.Size, like: Tensor) -> Tensor:
+        """The digital output scale (tiles, out) of the forward MVM: ``crossbar_scale``
+        everywhere (cached; callers must not modify it)."""
+        s = self.crossbar_scale
+        if self._out_scale is not None:
+            value, t = self._out_scale
+            if (value == s and t.shape == shape and t.dtype == like.dtype
+                    and t.device == like.device):
+                return t
+        t = torch.full(shape, s, dtype=like.dtype, device=like.device)
+        self._out_scale = (s, t)
+        return t
 
     @property
     def granularity(self) -> float:

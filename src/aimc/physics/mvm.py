@@ -29,7 +29,12 @@ from aimc.config.periphery import (
 from aimc.physics._random import randn_like
 from aimc.physics.geometry import LinearGeometry, TileGeometry
 from aimc.physics.input_range import clip_to_input_range
-from aimc.physics.periphery import adc, apply_noise_management, dac, ir_drop_coefficient
+from aimc.physics.periphery import (
+    adc,
+    dac,
+    ir_drop_coefficient,
+    noise_management_scale,
+)
 
 __all__ = ["analog_mvm", "analog_mvm_prepared", "crossbar_mvm", "perturbation_dtype",
            "prepared_factors", "PerturbationWeights"]
@@ -163,6 +168,10 @@ def _apply_perturbation(y: Tensor, xq: Tensor, w: Tensor, y_f: Tensor | None, io
     The MVMs here only feed perturbations and run in ``pert.dtype``.
     """
     rn, on = io.read_noise, io.out_noise / unit
+    if not (ir_on or rn > 0):  # output noise only: no perturbation MVM
+        if on > 0:
+            y.add_(randn_like(y, generator), alpha=on)
+        return
     n = xq.shape[geom.batch_dim]
     bd = geom.batch_dim
     xl = xq if pert.dtype == xq.dtype else xq.to(pert.dtype)
@@ -304,10 +313,13 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
     nm_scale: Tensor | float = 1.0
     if _uses_noise_management(io):
         x = x if in_mul is None else x * in_mul
-        in_mul = None
-        x, nm_scale = apply_noise_management(x, io.noise_management, geom.in_vector_dims)
+        nm_scale = noise_management_scale(x, io.noise_management, geom.in_vector_dims)
+        if isinstance(nm_scale, float):
+            x, in_mul = x * (1.0 / nm_scale), None
+        else:  # x/scale is taken in the crossbar's DAC pass (one pass over x, not two)
+            in_mul = nm_scale.reciprocal()
     y, step = _crossbar(x, in_mul, w, io, geom, generator, pert)
-    if isinstance(io.bound_management, IterativeBoundManagement):
+    if isinstance(io.bound_management, IterativeBoundManagement) and _may_saturate(y, step, io):
         y = y if step == 1.0 else y * step
         step = 1.0
         base = x if in_mul is None else x * in_mul
@@ -375,6 +387,15 @@ def _uses_noise_management(io: IOConfig) -> bool:
     nm = io.noise_management
     return not (isinstance(nm, NoNoiseManagement)
                 or (isinstance(nm, ConstantNoiseManagement) and nm.value == 1.0))
+
+
+def _may_saturate(y: Tensor, step: float, io: IOConfig) -> bool:
+    """Whether any ADC output y·step may be at the bound (a cheap global pre-check of
+    :func:`_iterative_bound_management`, which decides per vector; its margin is wider)."""
+    bound = io.adc.bound
+    if math.isinf(bound):
+        return False
+    return float(y.detach().abs().amax()) * step >= bound * (1.0 - 2e-6)
 
 
 def _iterative_bound_management(x: Tensor, w: Tensor, y: Tensor, nm_scale: Tensor | float,

@@ -21,8 +21,8 @@ from aimc.config.periphery import (
     NoNoiseManagement,
 )
 
-__all__ = ["quantize", "dac", "adc", "apply_noise_management", "ir_drop_coefficient",
-           "ir_drop_row_factor"]
+__all__ = ["quantize", "dac", "adc", "apply_noise_management", "noise_management_scale",
+           "ir_drop_coefficient", "ir_drop_row_factor"]
 
 
 def _round_ste(x: Tensor) -> Tensor:
@@ -62,16 +62,24 @@ def apply_noise_management(x: Tensor, cfg: NoiseManagement, reduce_dims: tuple[i
     detached (no gradient flows through the management itself). All-zero vectors keep
     scale 1.
     """
+    scale = noise_management_scale(x, cfg, reduce_dims)
+    if isinstance(scale, float):
+        return (x, 1.0) if scale == 1.0 else (x * (1.0 / scale), scale)
+    return x / scale, scale
+
+
+def noise_management_scale(x: Tensor, cfg: NoiseManagement, reduce_dims: tuple[int, ...]
+                           ) -> Tensor | float:
+    """The scale of :func:`apply_noise_management` alone (detached): ABS_MAX gives
+    max|x| over ``reduce_dims`` per input vector (keepdim; 1 for an all-zero vector),
+    CONSTANT its value, NONE 1.0."""
     if isinstance(cfg, NoNoiseManagement):
-        return x, 1.0
+        return 1.0
     if isinstance(cfg, ConstantNoiseManagement):
-        if cfg.value == 1.0:
-            return x, 1.0
-        return x * (1.0 / cfg.value), cfg.value
+        return float(cfg.value)
     if isinstance(cfg, AbsMaxNoiseManagement):
         scale = x.detach().abs().amax(dim=reduce_dims, keepdim=True)
-        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-        return x / scale, scale
+        return scale.masked_fill_(scale == 0, 1.0)
     raise TypeError(f"unknown noise management {cfg!r}")
 
 

@@ -245,7 +245,7 @@ class TileArray(nn.Module):
             # on-chip: the weight is the devices' state, on a fixed crossbar scale
             s = onchip.crossbar_scale
             w = w_tiles / s
-            scale = torch.full(w_tiles.shape[:2], s, dtype=w.dtype, device=w.device)
+            scale = onchip.out_scale(w_tiles.shape[:2], w)
             if self.training:
                 # training MVMs draw from the on-chip generator (saved in checkpoints, so
                 # training resumes bit-exactly); evaluation leaves that stream alone
