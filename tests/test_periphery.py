@@ -27,6 +27,7 @@ from aimc.physics.periphery import (
     dac,
     ir_drop_coefficient,
     ir_drop_row_factor,
+    noise_management_scale,
     quantize,
 )
 
@@ -375,7 +376,47 @@ def test_noisy_mvm_has_ideal_gradient():
                                rtol=1e-12, atol=0)
 
 
+def test_noise_management_scale_is_the_scale_of_apply() -> None:
+    """noise_management_scale gives the scale alone (detached, ABS_MAX keepdim with 1 for
+    zero vectors); the analog MVM divides by it in its DAC pass."""
+    x = torch.tensor([[0.5, -4.0, 2.0], [0.0, 0.0, 0.0], [0.1, 0.2, -0.05]], dtype=F64,
+                     requires_grad=True)
+    for cfg in (NoNoiseManagement(), ConstantNoiseManagement(value=4.0),
+                AbsMaxNoiseManagement()):
+        out, scale = apply_noise_management(x, cfg, (1,))
+        alone = noise_management_scale(x, cfg, (1,))
+        if isinstance(scale, float):
+            assert alone == scale
+        else:
+            assert torch.equal(alone, scale) and not alone.requires_grad
+            torch.testing.assert_close(x * alone.reciprocal(), out, rtol=1e-15, atol=0)
+
+
 # --------------------------------------------------------------------- bound management
+def test_bound_management_leaves_unsaturated_outputs_bit_identical() -> None:
+    """The cheap pre-check skips iterative bound management only when no output is near
+    the ADC bound: then the result is bit-identical to no bound management; just at the
+    bound it still acts."""
+    rows = 64
+    geom = LinearGeometry(in_features=rows, out_features=3, max_rows=rows)
+    w = torch.rand(1, 3, rows, dtype=F64, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(5, rows, dtype=F64, generator=torch.Generator().manual_seed(1))
+    xt = geom.to_tiles(x)
+    ones = torch.ones(1, 3, dtype=F64)
+    top = float((x @ w[0].t()).max())
+    for bound, acts in ((top * 1.01, False), (top * 0.99, True)):
+        adc_clip = Converter(steps=None, bound=bound)
+        dac_clip = Converter(steps=None, bound=1.0)
+        y_none = analog_mvm(xt, w, _io(adc=adc_clip, dac=dac_clip), geom, out_scale=ones)
+        y_bm = analog_mvm(xt, w, _io(adc=adc_clip, dac=dac_clip,
+                                     bound_management=IterativeBoundManagement()),
+                          geom, out_scale=ones)
+        if acts:
+            torch.testing.assert_close(y_bm, x @ w[0].t(), rtol=1e-12, atol=1e-12)
+        else:
+            assert torch.equal(y_bm, y_none)
+
+
 def test_iterative_bound_management_reduces_saturation():
     """All-ones W and x (y = 64 ≫ 10): without BM the ADC clips to 10; iterative BM halves the
     input until y < 10 (factor 8) and recovers 64 exactly with ideal resolution. Vectors that
