@@ -95,9 +95,8 @@ def pulse_probabilities(x: Tensor, d: Tensor, lr: float, granularity: float,
     a = math.sqrt(lr / (granularity * bl))
     if cfg.update_management:
         # k_b = √(max|δ_b|/max|x_b|); a sample with x_b = 0 or δ_b = 0 has no coincidences
-        # whatever k_b is: k_b = 1 there keeps every probability finite
-        ok = (xm > 0) & (dm > 0)
-        k = torch.where(ok, dm.div(torch.where(ok, xm, 1.0)).sqrt_(), 1.0)
+        # whatever k_b is: k_b = 1 there keeps every probability finite (0/0, x/0 → 1)
+        k = dm.div(xm).sqrt_().masked_fill_((xm == 0).logical_or_(dm == 0), 1.0)
         px = xa.mul_((a * k).unsqueeze(1))
         pd = da.mul_((a / k).unsqueeze(1))
     else:
@@ -212,12 +211,18 @@ def exact_coincidences(p: PulseProbabilities, generator: torch.Generator | None,
     k = m * bl
     u = uniform32(k * (n_in + n_out), generator, p.px.device)
     # input bits as rows (sample, slot) × line; error bits transposed, line × (sample, slot),
-    # the row-major left operand of the integer products
-    bx = (u[:k * n_in].view(m, bl, n_in) < bernoulli_threshold(p.px).unsqueeze(1))
-    bd = (u[k * n_in:].view(n_out, m, bl) < bernoulli_threshold(p.pd).t().unsqueeze(2))
-    bxi, bdi = bx.view(k, n_in).to(torch.int8), bd.view(n_out, k).to(torch.int8)
-    sx = (bxi.view(m, bl, n_in) * p.x_sign.to(torch.int8).unsqueeze(1)).view(k, n_in)
-    sd = (bdi.view(n_out, m, bl) * p.d_sign.t().to(torch.int8).unsqueeze(2)).view(n_out, k)
+    # the row-major left operand of the integer products; bool → int8 is a free view (0/1)
+    if bl == 1:  # (BL management at large batches) no slot dimension: fewer tensor ops
+        bxi = (u[:k * n_in].view(m, n_in) < bernoulli_threshold(p.px)).view(torch.int8)
+        bdi = (u[k * n_in:].view(n_out, m) < bernoulli_threshold(p.pd).t()).view(torch.int8)
+        sx = bxi * p.x_sign.to(torch.int8)
+        sd = bdi * p.d_sign.t().to(torch.int8)
+    else:
+        bx = (u[:k * n_in].view(m, bl, n_in) < bernoulli_threshold(p.px).unsqueeze(1))
+        bd = (u[k * n_in:].view(n_out, m, bl) < bernoulli_threshold(p.pd).t().unsqueeze(2))
+        bxi, bdi = bx.view(k, n_in).view(torch.int8), bd.view(n_out, k).view(torch.int8)
+        sx = (bxi.view(m, bl, n_in) * p.x_sign.to(torch.int8).unsqueeze(1)).view(k, n_in)
+        sd = (bdi.view(n_out, m, bl) * p.d_sign.t().to(torch.int8).unsqueeze(2)).view(n_out, k)
     cols = rows = None
     if sparse_ok and k <= _SPARSE_MAX_ROWS:
         cols = bxi.any(0).nonzero().squeeze(1)

@@ -375,6 +375,15 @@ class PulsedDeviceArray:
             self._pulse_each(((n_up, 1), (n_down, -1)), generator, index)
             return
         w, rows = self._gather(index)
+        if index is None and n_down is not None and self.numel <= _SMALL:
+            # a small dense array: a full up pass, then a full down pass (a device without
+            # pulses in a direction is left unchanged by it) costs fewer tensor ops than
+            # one pass plus a gathered second pass for the devices pulsed both ways
+            w = self._advance(self._advance(w, n_up, 1, rows, generator, 0, -1),
+                              n_down, -1, rows, generator, 0, -1)
+            pulsed = (n_up > 0).logical_or_(n_down > 0) if self._wn > 0 else None
+            self._finish(None, w, pulsed, generator)
+            return
         if n_down is None:
             w = self._advance(w, n_up, 1, rows, generator, 0, -1)
             pulsed = n_up > 0
@@ -432,11 +441,13 @@ class PulsedDeviceArray:
                 for i, k in enumerate(self._param_names) if k != "reset_bias"}
         return w, rows
 
-    def _finish(self, index: Tensor | None, w: Tensor, pulsed: Tensor,
+    def _finish(self, index: Tensor | None, w: Tensor, pulsed: Tensor | None,
                 generator: torch.Generator | None) -> None:
-        """Store the new hidden values; fresh write noise on the pulsed devices."""
+        """Store the new hidden values; fresh write noise on the ``pulsed`` devices (a mask
+        over ``index``, or over all devices; only needed with write noise)."""
         self._store(index, w)
         if self._wn > 0:
+            assert pulsed is not None
             if index is None:
                 noisy = self._hidden + self._wn * _randn(self.numel, self._hidden, generator)
                 self._value.copy_(torch.where(pulsed, noisy, self._value))
