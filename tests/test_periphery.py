@@ -500,3 +500,65 @@ def test_grad_and_no_grad_paths_agree():
         y_other = analog_mvm(geom.to_tiles(x), w, io, geom, out_scale=scale, input_range=r,
                              generator=_gen(12))
         assert not torch.allclose(y_other, y_inf)
+
+
+# ------------------------------------------- abs-max management fused into the DAC pass
+def _bm_io(**kw) -> IOConfig:
+    settings = {"dac": Converter(steps=254, bound=1.0), "adc": Converter(steps=None, bound=1.0),
+                "noise_management": AbsMaxNoiseManagement(),
+                "bound_management": IterativeBoundManagement()}
+    return _io(**{**settings, **kw})
+
+
+def test_bound_management_halves_the_managed_input_as_before() -> None:
+    """Regression (review): with the division by the abs-max scale fused into the DAC pass,
+    the halving pass of bound management must still start from x/scale — from x·(1/scale)
+    the largest element can land 1 ulp below 1 and its halved value on a DAC tie (63.5
+    steps), one DAC step off. Reference: the same MVM on inputs normalised by hand."""
+    geom = LinearGeometry(in_features=4, out_features=1, max_rows=4)
+    x = torch.tensor([[49.0, 10.0, 3.0, 1.0]], dtype=F64)
+    w = torch.ones(1, 1, 4, dtype=F64)
+    ones = torch.ones(1, 1, dtype=F64)
+    y = analog_mvm(geom.to_tiles(x), w, _bm_io(), geom, out_scale=ones)
+    io_ref = _bm_io(noise_management=NoNoiseManagement())
+    ref = analog_mvm(geom.to_tiles(x / 49.0), w, io_ref, geom, out_scale=ones) * 49.0
+    torch.testing.assert_close(y, ref, rtol=1e-12, atol=0)
+
+
+def test_bound_management_with_an_empty_batch() -> None:
+    """Regression (review): the saturation pre-check must accept an empty batch."""
+    geom = LinearGeometry(in_features=4, out_features=3, max_rows=4)
+    x = torch.zeros(0, 4, dtype=F64)
+    y = analog_mvm(geom.to_tiles(x), torch.ones(1, 3, 4, dtype=F64), _bm_io(), geom,
+                   out_scale=torch.ones(1, 3, dtype=F64))
+    assert y.shape == (0, 3)
+
+
+def test_a_nan_sample_does_not_switch_bound_management_off() -> None:
+    """Regression (review): a NaN output in one vector must not make the pre-check skip
+    bound management for the others."""
+    geom = LinearGeometry(in_features=4, out_features=1, max_rows=4)
+    x = torch.tensor([[1.0, 1.0, 1.0, 1.0], [math.nan, 0.0, 0.0, 0.0]], dtype=F64)
+    io = _io(adc=Converter(steps=None, bound=2.0), bound_management=IterativeBoundManagement())
+    y = analog_mvm(geom.to_tiles(x), torch.ones(1, 1, 4, dtype=F64), io, geom,
+                   out_scale=torch.ones(1, 1, dtype=F64))
+    assert float(y[0, 0]) == pytest.approx(4.0) and math.isnan(float(y[1, 0]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_abs_max_management_of_numerically_zero_vectors(dtype: torch.dtype) -> None:
+    """Vectors whose abs-max is 0, NaN or subnormal get scale 1 (their reciprocal scale would
+    overflow): the MVM stays finite for subnormal inputs; other vectors are unaffected."""
+    tiny = torch.finfo(dtype).tiny
+    x = torch.tensor([[tiny / 4, 0.0, -tiny / 8, 0.0], [0.0, 0.0, 0.0, 0.0],
+                      [0.5, -2.0, 1.0, 0.25]], dtype=dtype)
+    scale = noise_management_scale(x, AbsMaxNoiseManagement(), (1,))
+    assert scale.view(-1).tolist() == [1.0, 1.0, 2.0]
+    nan_row = torch.tensor([[math.nan, 1.0]], dtype=dtype)
+    assert noise_management_scale(nan_row, AbsMaxNoiseManagement(), (1,)).item() == 1.0
+    geom = LinearGeometry(in_features=4, out_features=2, max_rows=4)
+    y = analog_mvm(geom.to_tiles(x), torch.ones(1, 2, 4, dtype=dtype),
+                   _io(noise_management=AbsMaxNoiseManagement()), geom,
+                   out_scale=torch.ones(1, 2, dtype=dtype))
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y[2], torch.full((2,), -0.25, dtype=dtype))

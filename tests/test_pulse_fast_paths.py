@@ -262,3 +262,21 @@ def test_small_dense_pulse_up_down_is_up_pass_then_down_pass(cfg) -> None:  # no
     ref.pulse(up, +1, g)
     ref.pulse(down, -1, g)
     torch.testing.assert_close(fast.value, ref.value, rtol=0, atol=0)
+
+
+def test_update_management_factor_for_nan_and_subnormal_rows() -> None:
+    """A NaN or subnormal row maximum gets k = 1 (k cancels in p_x·p_δ): a NaN entry keeps
+    its NaN to itself, a subnormal row stays finite, and the other samples' probabilities
+    are those of the update without the odd rows."""
+    g = torch.Generator().manual_seed(4)
+    x, d = torch.randn(6, 30, generator=g), torch.randn(6, 20, generator=g) * 0.1
+    cfg = PulseUpdate(mode="exact", bl_management=False)
+    clean = pulse_probabilities(x.clone(), d.clone(), 0.01, 0.001, cfg)
+    x[0, 3] = math.nan
+    x[1] = 0.0
+    x[1, 0] = torch.finfo(torch.float32).tiny / 4
+    p = pulse_probabilities(x, d, 0.01, 0.001, cfg)
+    assert math.isnan(float(p.px[0, 3])) and int(torch.isnan(p.px).sum()) == 1
+    assert bool(torch.isfinite(p.pd).all()) and bool(torch.isfinite(p.px[1]).all())
+    torch.testing.assert_close(p.px[2:], clean.px[2:], rtol=0, atol=0)
+    torch.testing.assert_close(p.pd[2:], clean.pd[2:], rtol=0, atol=0)

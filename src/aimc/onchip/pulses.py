@@ -95,8 +95,11 @@ def pulse_probabilities(x: Tensor, d: Tensor, lr: float, granularity: float,
     a = math.sqrt(lr / (granularity * bl))
     if cfg.update_management:
         # k_b = √(max|δ_b|/max|x_b|); a sample with x_b = 0 or δ_b = 0 has no coincidences
-        # whatever k_b is: k_b = 1 there keeps every probability finite (0/0, x/0 → 1)
-        k = dm.div(xm).sqrt_().masked_fill_((xm == 0).logical_or_(dm == 0), 1.0)
+        # whatever k_b is, and k_b cancels in the expectation p_x·p_δ anyway: k_b = 1 where
+        # either maximum is 0, NaN or subnormal keeps the probabilities finite
+        tiny = torch.finfo(xm.dtype).tiny
+        ok = (xm >= tiny).logical_and_(dm >= tiny)
+        k = dm.div(xm).sqrt_().masked_fill_(ok.logical_not_(), 1.0)
         px = xa.mul_((a * k).unsqueeze(1))
         pd = da.mul_((a / k).unsqueeze(1))
     else:

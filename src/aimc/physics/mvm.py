@@ -322,7 +322,12 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
     if isinstance(io.bound_management, IterativeBoundManagement) and _may_saturate(y, step, io):
         y = y if step == 1.0 else y * step
         step = 1.0
-        base = x if in_mul is None else x * in_mul
+        # the managed input as x/scale (not x·(1/scale)): halving then puts DAC ties where
+        # they were before the DAC-pass fusion
+        if isinstance(nm_scale, Tensor):
+            base = x / nm_scale
+        else:
+            base = x if in_mul is None else x * in_mul
         y, nm_scale = _iterative_bound_management(base, w, y, nm_scale, io, geom, generator)
     scale = out_scale if input_range is None else out_scale * input_range.unsqueeze(-1)
     if step != 1.0:
@@ -393,9 +398,10 @@ def _may_saturate(y: Tensor, step: float, io: IOConfig) -> bool:
     """Whether any ADC output y·step may be at the bound (a cheap global pre-check of
     :func:`_iterative_bound_management`, which decides per vector; its margin is wider)."""
     bound = io.adc.bound
-    if math.isinf(bound):
+    if math.isinf(bound) or y.numel() == 0:
         return False
-    return float(y.detach().abs().amax()) * step >= bound * (1.0 - 2e-6)
+    # "not below" rather than ">=": a NaN output must not switch the management off
+    return not float(y.detach().abs().amax()) * step < bound * (1.0 - 2e-6)
 
 
 def _iterative_bound_management(x: Tensor, w: Tensor, y: Tensor, nm_scale: Tensor | float,

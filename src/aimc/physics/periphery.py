@@ -71,15 +71,19 @@ def apply_noise_management(x: Tensor, cfg: NoiseManagement, reduce_dims: tuple[i
 def noise_management_scale(x: Tensor, cfg: NoiseManagement, reduce_dims: tuple[int, ...]
                            ) -> Tensor | float:
     """The scale of :func:`apply_noise_management` alone (detached): ABS_MAX gives
-    max|x| over ``reduce_dims`` per input vector (keepdim; 1 for an all-zero vector),
-    CONSTANT its value, NONE 1.0."""
+    max|x| over ``reduce_dims`` per input vector (keepdim), CONSTANT its value, NONE 1.0.
+
+    ABS_MAX uses 1 for a vector whose abs-max is 0, NaN, or below the smallest normal
+    float (``torch.finfo(dtype).tiny``): such a vector is numerically zero, and its
+    reciprocal scale would overflow to inf.
+    """
     if isinstance(cfg, NoNoiseManagement):
         return 1.0
     if isinstance(cfg, ConstantNoiseManagement):
         return float(cfg.value)
     if isinstance(cfg, AbsMaxNoiseManagement):
         scale = x.detach().abs().amax(dim=reduce_dims, keepdim=True)
-        return scale.masked_fill_(scale == 0, 1.0)
+        return torch.where(scale >= torch.finfo(scale.dtype).tiny, scale, 1.0)
     raise TypeError(f"unknown noise management {cfg!r}")
 
 
