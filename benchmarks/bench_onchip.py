@@ -191,25 +191,14 @@ def build_steps(fp_model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
             continue
         if factory is None:
             fm = copy.deepcopy(fp_model).train()
-            steps[name] = make_fwd_bwd(fm, torch.optim.SGD(fm.parameters(), lr=LR), x, y)
+            steps[name] = make_step(fm, torch.optim.SGD(fm.parameters(), lr=LR), x, y,
+                                    update=False)
         else:
             am = aimc.convert_to_analog(copy.deepcopy(fp_model), factory()).train()
-            steps[name] = make_fwd_bwd(am, aimc.optim.AnalogSGD(am.parameters(), lr=LR), x, y)
+            steps[name] = make_step(am, aimc.optim.AnalogSGD(am.parameters(), lr=LR), x, y,
+                                    update=False)
         steps[name]()
     return steps, skipped
-
-
-def make_fwd_bwd(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
-                 y: torch.Tensor) -> Callable[[], torch.Tensor]:
-    """A training step without its update: zero_grad + forward + loss + backward."""
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step() -> torch.Tensor:
-        opt.zero_grad()  # AnalogSGD: also drops the (x, δ) recorded by the last backward
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        return loss.detach()
-    return step
 
 
 def profile_case(config: str, bs: int, steps_n: int, warmup_steps: int, top: int) -> str:

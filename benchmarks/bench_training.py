@@ -152,14 +152,17 @@ def light_matched() -> Any:
 
 
 def make_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor,
-              y: torch.Tensor) -> Callable[[], torch.Tensor]:
+              y: torch.Tensor, update: bool = True) -> Callable[[], torch.Tensor]:
+    """One training step: zero_grad + forward + loss + backward + ``opt.step()`` (without
+    the last when ``update`` is False: the cost of a step before its update)."""
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def step() -> torch.Tensor:
-        opt.zero_grad()
+        opt.zero_grad()  # AnalogSGD: also drops the (x, δ) recorded by the last backward
         loss = loss_fn(model(x), y)
         loss.backward()
-        opt.step()
+        if update:
+            opt.step()
         return loss.detach()
     return step
 
