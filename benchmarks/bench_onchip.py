@@ -73,7 +73,7 @@ import aimc.optim
 from aimc.config import MixedPrecision, SingleDeviceCell
 from aimc.config.pulsed import ConstantStepDevice, SoftBoundsDevice
 from bench_training import (
-    ForeignLoad, _cpu_busy_s, _fmt_cores, _git_commit, _load, make_case, make_step,
+    ForeignLoad, _cpu_busy_s, _fmt_cores, _git_commit, _load, fp_sgd_step, make_case, make_step,
     time_least_disturbed,
 )
 
@@ -169,11 +169,9 @@ def build_steps(fp_model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                 only: set[str] | None) -> tuple[dict[str, Callable[[], torch.Tensor]],
                                                 dict[str, str]]:
     """One step function per config (every model a copy of ``fp_model``), and the skipped."""
-    steps: dict[str, Callable[[], torch.Tensor]] = {}
+    # fp_sgd gets the same one extra step as the smoke test below
+    steps: dict[str, Callable[[], torch.Tensor]] = {"fp_sgd": fp_sgd_step(fp_model, x, y)}
     skipped: dict[str, str] = {}
-    m = copy.deepcopy(fp_model).train()
-    steps["fp_sgd"] = make_step(m, torch.optim.SGD(m.parameters(), lr=LR), x, y)
-    steps["fp_sgd"]()  # the same one extra step as the smoke test below
     for name, (factory, _, _) in CONFIGS.items():
         if only and name not in only:
             continue
@@ -190,13 +188,11 @@ def build_steps(fp_model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
         if only and name not in only:
             continue
         if factory is None:
-            fm = copy.deepcopy(fp_model).train()
-            steps[name] = make_step(fm, torch.optim.SGD(fm.parameters(), lr=LR), x, y,
-                                    update=False)
-        else:
-            am = aimc.convert_to_analog(copy.deepcopy(fp_model), factory()).train()
-            steps[name] = make_step(am, aimc.optim.AnalogSGD(am.parameters(), lr=LR), x, y,
-                                    update=False)
+            steps[name] = fp_sgd_step(fp_model, x, y, update=False)
+            continue
+        am = aimc.convert_to_analog(copy.deepcopy(fp_model), factory()).train()
+        steps[name] = make_step(am, aimc.optim.AnalogSGD(am.parameters(), lr=LR), x, y,
+                                update=False)
         steps[name]()
     return steps, skipped
 

@@ -167,15 +167,22 @@ def make_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tenso
     return step
 
 
+def fp_sgd_step(fp_model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                update: bool = True) -> Callable[[], torch.Tensor]:
+    """The plain torch step (``torch.optim.SGD``) on a copy of ``fp_model``, after one
+    untimed step (every config gets the same one)."""
+    m = copy.deepcopy(fp_model).train()
+    step = make_step(m, torch.optim.SGD(m.parameters(), lr=LR), x, y, update=update)
+    step()
+    return step
+
+
 def build_steps(fp_model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                 only: set[str] | None) -> tuple[dict[str, Callable[[], torch.Tensor]],
                                                 dict[str, str]]:
     """One step function per config; every model starts from a copy of ``fp_model``."""
-    steps: dict[str, Callable[[], torch.Tensor]] = {}
+    steps: dict[str, Callable[[], torch.Tensor]] = {"fp_sgd": fp_sgd_step(fp_model, x, y)}
     skipped: dict[str, str] = {}
-    m = copy.deepcopy(fp_model).train()
-    steps["fp_sgd"] = make_step(m, torch.optim.SGD(m.parameters(), lr=LR), x, y)
-    steps["fp_sgd"]()
     for name, (cfg, constraints) in aimc_configs().items():
         if only and name not in only:
             continue
