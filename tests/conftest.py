@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
+from seeding import seed_everything
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -16,3 +17,10 @@ def _single_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything() -> None:
+    """Every test starts from the same global seed, whatever ran before it (order-independent
+    verdicts; ``AIMC_TEST_SEED_OFFSET`` shifts it, see ``tests/seeding.py``)."""
+    seed_everything(0)

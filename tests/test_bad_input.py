@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
+from seeding import seed_everything, seeded
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
@@ -59,16 +60,16 @@ def raises_unchanged(model: nn.Module, error: type[Exception],
 
 
 def _programmed_mlp() -> nn.Module:
-    torch.manual_seed(0)
+    seed_everything(0)
     model = aimc.convert_to_analog(nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)),
                                    RASCH)
     aimc.calibrate_input_ranges(model, [torch.randn(16, 6)])
-    aimc.program(model.eval(), generator=torch.Generator().manual_seed(0))
+    aimc.program(model.eval(), generator=seeded(0))
     return model
 
 
 def _layers() -> dict[str, nn.Module]:
-    torch.manual_seed(0)
+    seed_everything(0)
     return {
         "linear": AnalogLinear(6, 3, config=IDEAL),
         "conv1d": AnalogConv1d(4, 3, 3, config=IDEAL),
@@ -197,7 +198,7 @@ def test_at_time_before_program() -> None:
 
 def test_set_time_partially_programmed() -> None:
     model = aimc.convert_to_analog(nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2)), RASCH)
-    model[0].program(generator=torch.Generator().manual_seed(0))
+    model[0].program(generator=seeded(0))
     with raises_unchanged(model, StateError, match=r"\['1'\]"):
         aimc.set_time(model, 10.0)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from seeding import seed_everything, seeded
 from torch import nn
 
 import aimc
@@ -33,19 +34,19 @@ class CnnLstm(nn.Module):
 
 
 def _x(seed: int = 0) -> torch.Tensor:
-    return torch.randn(4, 3, 7, generator=torch.Generator().manual_seed(seed))
+    return torch.randn(4, 3, 7, generator=seeded(seed))
 
 
 def _fresh(config: aimc.AnalogConfig = RASCH, seed: int = 100, **kw: int) -> nn.Module:
-    torch.manual_seed(seed)
+    seed_everything(seed)
     return aimc.convert_to_analog(CnnLstm(**kw), config).eval()
 
 
 def _programmed(config: aimc.AnalogConfig = RASCH, t: float = 3600.0, **kw: int) -> nn.Module:
     model = _fresh(config, seed=0, **kw)
     aimc.calibrate_input_ranges(model, [_x(1), _x(2)])
-    aimc.program(model, generator=torch.Generator().manual_seed(0))
-    aimc.set_time(model, t, generator=torch.Generator().manual_seed(1))
+    aimc.program(model, generator=seeded(0))
+    aimc.set_time(model, t, generator=seeded(1))
     return model
 
 
@@ -64,7 +65,7 @@ def _assert_state_equal(a: dict, b: dict) -> None:
 
 
 def _out(model: nn.Module, seed: int = 42) -> torch.Tensor:
-    torch.manual_seed(seed)
+    seed_everything(seed)
     with torch.no_grad():
         return model(_x(3))
 
@@ -97,7 +98,7 @@ def test_load_into_fresh_model_reproduces_outputs(tmp_path: Path) -> None:
     torch.testing.assert_close(_out(fresh), _out(model), rtol=0, atol=0)
     # lifecycle continues identically from the loaded state
     for m in (model, fresh):
-        aimc.set_time(m, 86400.0, generator=torch.Generator().manual_seed(5))
+        aimc.set_time(m, 86400.0, generator=seeded(5))
     torch.testing.assert_close(_out(fresh), _out(model), rtol=0, atol=0)
 
 
@@ -137,7 +138,7 @@ def test_ideal_checkpoint_roundtrip(tmp_path: Path) -> None:
 
 def test_digital_weights_load_non_strict() -> None:
     """A plain torch state_dict loads its weights with strict=False (tiles keep theirs)."""
-    torch.manual_seed(5)
+    seed_everything(5)
     digital = CnnLstm()
     target = _fresh()
     ranges = [a.input_range.clone() for a in aimc.tile_arrays(target)]
@@ -149,7 +150,7 @@ def test_digital_weights_load_non_strict() -> None:
 
 
 def test_load_checkpoint_non_strict(tmp_path: Path) -> None:
-    torch.manual_seed(5)
+    seed_everything(5)
     path = tmp_path / "digital.pt"
     torch.save(CnnLstm().state_dict(), path)
     target = _fresh()
@@ -185,7 +186,7 @@ def test_mismatching_state_dict_raises_and_leaves_model_unchanged(
     source = _programmed()
     target = MISMATCHES[what]()
     if target_programmed:
-        aimc.program(target, generator=torch.Generator().manual_seed(9))
+        aimc.program(target, generator=seeded(9))
     _assert_rejected(target, source.state_dict())
 
 

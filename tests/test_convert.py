@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 import torch
+from seeding import seed_everything, seeded
 from torch import nn
 
 import aimc
@@ -66,7 +67,7 @@ def _assert_state_equal(a: dict, b: dict) -> None:
 
 @pytest.fixture(autouse=True)
 def _seed() -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
 
 
 # ----------------------------------------------------------------------------- walking
@@ -304,8 +305,8 @@ def test_convert_to_digital_realistic_uses_programmed_weights() -> None:
                           nn.LSTM(3, 4, bidirectional=True),
                           nn.MultiheadAttention(8, 2, kdim=3, vdim=5))
     analog = aimc.convert_to_analog(model, RASCH).eval()
-    aimc.program(analog, generator=torch.Generator().manual_seed(0))
-    aimc.set_time(analog, 3600.0, generator=torch.Generator().manual_seed(1))
+    aimc.program(analog, generator=seeded(0))
+    aimc.set_time(analog, 3600.0, generator=seeded(1))
     digital = aimc.convert_to_digital(analog, realistic=True)
     _digital_types_only(digital)
     conv, lin, lstm, mha = analog[0], analog[2], analog[3], analog[4]
@@ -325,7 +326,7 @@ def test_convert_to_digital_realistic_uses_programmed_weights() -> None:
 
 def test_convert_to_digital_realistic_same_embed_dim_mha() -> None:
     analog = aimc.convert_to_analog(nn.MultiheadAttention(8, 2), RASCH).eval()
-    aimc.program(analog, generator=torch.Generator().manual_seed(0))
+    aimc.program(analog, generator=seeded(0))
     digital = aimc.convert_to_digital(analog, realistic=True)
     w = analog.read_weights()
     torch.testing.assert_close(digital.in_proj_weight, torch.cat([w["q_proj_weight"],

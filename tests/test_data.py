@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from seeding import seeded
 
 from aimc.data import (
     CIFAR10_CLASSES,
@@ -369,7 +370,7 @@ def test_cifar_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
 # --- per-channel statistics -------------------------------------------------------------------
 
 def test_channel_mean_std_and_normalize() -> None:
-    g = torch.Generator().manual_seed(0)
+    g = seeded(0)
     x = torch.rand(37, 3, 5, 4, generator=g)
     mean, std = channel_mean_std(x, chunk=8)
     torch.testing.assert_close(mean, x.mean(dim=(0, 2, 3)))

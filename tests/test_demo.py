@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from seeding import seed_everything
 
 import aimc
 from aimc.errors import ConfigError
@@ -98,9 +99,9 @@ def test_same_seed_same_numbers(quick_run, tmp_path):
 
 
 def test_run_restores_global_rng(tmp_path):
-    torch.manual_seed(123)
+    seed_everything(123)
     expected = torch.rand(3)
-    torch.manual_seed(123)
+    seed_everything(123)
     run_demo(DemoSettings.quick_settings(epochs=0, hwa_epochs=0, repeats=1), None,
              show_progress=False, echo=None)
     assert torch.equal(torch.rand(3), expected)

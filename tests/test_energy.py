@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from seeding import seed_everything
 from torch import nn
 
 import aimc
@@ -33,7 +34,7 @@ COUNTS = {"forward_mvms": 10, "backward_mvms": 10, "update_vectors": 10, "read_m
 
 
 def _onchip_model(module: nn.Module, cfg: aimc.AnalogConfig | None = None) -> nn.Module:
-    torch.manual_seed(0)
+    seed_everything(0)
     return aimc.convert_to_analog(
         module, cfg or aimc.presets.onchip_mixed_precision(noisy_periphery=False))
 

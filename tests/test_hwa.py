@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from seeding import seed_everything, seeded
 from torch import nn
 
 import aimc
@@ -26,7 +27,7 @@ IDEAL = aimc.presets.ideal()
 
 
 def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return seeded(seed)
 
 
 # ----------------------------------------------------------------------------- input range
@@ -55,7 +56,7 @@ def test_input_range_gradient_relative_and_decay() -> None:
 
 
 def test_learned_input_range_gets_gradients_in_training_only() -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
     cfg = IDEAL.replace(input_range=InputRange(init_from_data=0, init_value=0.5, learn=True))
     layer = aimc.convert_to_analog(nn.Linear(8, 3), cfg)
     x = torch.randn(16, 8) * 2
@@ -70,7 +71,7 @@ def test_learned_input_range_gets_gradients_in_training_only() -> None:
 
 
 def test_hwa_training_moves_input_range_and_reduces_loss() -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
     x = torch.randn(256, 10)
     y = (x[:, :3].sum(1) > 0).long()
     model = aimc.convert_to_analog(nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 2)),
@@ -115,7 +116,7 @@ def test_drop_connect_fraction() -> None:
 
 
 def test_weight_noise_is_training_only_and_keeps_weight_gradient() -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
     cfg = IDEAL.replace(training=HWATraining(weight_noise=GaussianWeightNoise(std=0.3)))
     fp = nn.Linear(20, 5)
     layer = aimc.convert_to_analog(fp, cfg)
@@ -161,7 +162,7 @@ def test_fixed_clip() -> None:
 
 
 def test_remap_with_out_scales_keeps_the_function() -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
     cfg = IDEAL.replace(mapping=IDEAL.mapping.replace(learn_out_scaling=True))
     fp = nn.Linear(1200, 6)
     layer = aimc.convert_to_analog(fp, cfg).eval()
@@ -183,7 +184,7 @@ def test_constraints_need_an_analog_model() -> None:
 
 
 def test_programmed_model_after_hwa_training_uses_out_scales() -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
     cfg = aimc.presets.rasch2023_hwa().replace(drift_compensation=NoCompensation())
     model = aimc.convert_to_analog(nn.Linear(30, 4), cfg)
     with torch.no_grad():
@@ -219,7 +220,7 @@ def test_hwa_configs_round_trip_and_validate() -> None:
 
 def test_lstm_hwa_training_during_input_range_initialisation() -> None:
     """Regression: per-time-step input-range updates used to break LSTM backward()."""
-    torch.manual_seed(0)
+    seed_everything(0)
     lstm = aimc.convert_to_analog(nn.LSTM(6, 5, num_layers=2, batch_first=True),
                                   aimc.presets.rasch2023_hwa())
     opt = torch.optim.SGD(lstm.parameters(), lr=0.01)

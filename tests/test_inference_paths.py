@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 import torch
+from seeding import seed_everything, seeded
 from torch import nn
 
 import aimc
@@ -15,7 +16,7 @@ from aimc.physics.mvm import perturbation_dtype
 
 
 def _model(kind: str, cfg: aimc.AnalogConfig) -> tuple[nn.Module, torch.Tensor]:
-    torch.manual_seed(0)
+    seed_everything(0)
     if kind == "linear":
         mod, x = nn.Linear(1000, 30), torch.randn(16, 1000)
     else:
@@ -33,12 +34,12 @@ def test_no_grad_path_equals_autograd_path(kind: str, programmed: bool) -> None:
     cfg = aimc.presets.rasch2023().replace(runtime=Runtime(perturbation_precision="native"))
     model, x = _model(kind, cfg)
     if programmed:
-        aimc.program(model, generator=torch.Generator().manual_seed(1))
-        aimc.set_time(model, 3600.0, generator=torch.Generator().manual_seed(2))
-    torch.manual_seed(3)
+        aimc.program(model, generator=seeded(1))
+        aimc.set_time(model, 3600.0, generator=seeded(2))
+    seed_everything(3)
     with torch.no_grad():
         y_fast = model(x)
-    torch.manual_seed(3)
+    seed_everything(3)
     y_grad = model(x.clone().requires_grad_())
     # same noise draws; rounding may differ only by float error in the scale arithmetic
     torch.testing.assert_close(y_fast, y_grad.detach(), rtol=1e-5, atol=1e-5)
@@ -51,9 +52,9 @@ def test_bfloat16_perturbations_match_native_within_an_adc_step(kind: str) -> No
     for precision in ("native", "bfloat16"):
         cfg = base.replace(runtime=Runtime(perturbation_precision=precision))
         model, x = _model(kind, cfg)
-        aimc.program(model, generator=torch.Generator().manual_seed(1))
-        aimc.set_time(model, 3600.0, generator=torch.Generator().manual_seed(2))
-        aimc.set_noise_generator(model, torch.Generator().manual_seed(5))
+        aimc.program(model, generator=seeded(1))
+        aimc.set_time(model, 3600.0, generator=seeded(2))
+        aimc.set_noise_generator(model, seeded(5))
         with torch.no_grad():
             outs[precision] = model(x)
     diff = (outs["bfloat16"] - outs["native"]).abs()
@@ -78,8 +79,8 @@ def test_reprogramming_refreshes_cached_scales() -> None:
     model, x = _model("linear", aimc.presets.rasch2023())
     outs = []
     for seed in range(6):
-        aimc.program(model, generator=torch.Generator().manual_seed(seed))
-        aimc.set_time(model, 86400.0, generator=torch.Generator().manual_seed(100 + seed))
+        aimc.program(model, generator=seeded(seed))
+        aimc.set_time(model, 86400.0, generator=seeded(100 + seed))
         tiles = model.tiles
         expected = tiles.weight_scales * tiles.gdc_alpha.view(-1, 1)
         torch.testing.assert_close(tiles._eval_scales()[0], expected, rtol=0, atol=0)
@@ -90,12 +91,12 @@ def test_reprogramming_refreshes_cached_scales() -> None:
 
 def test_noise_generator_makes_forward_reproducible() -> None:
     model, x = _model("linear", aimc.presets.rasch2023())
-    aimc.program(model, generator=torch.Generator().manual_seed(1))
+    aimc.program(model, generator=seeded(1))
     with torch.no_grad():
-        aimc.set_noise_generator(model, torch.Generator().manual_seed(7))
+        aimc.set_noise_generator(model, seeded(7))
         y1 = model(x)
-        torch.manual_seed(123)  # the global RNG no longer matters
-        aimc.set_noise_generator(model, torch.Generator().manual_seed(7))
+        seed_everything(123)  # the global RNG no longer matters
+        aimc.set_noise_generator(model, seeded(7))
         y2 = model(x)
         y3 = model(x)
     torch.testing.assert_close(y1, y2, rtol=0, atol=0)

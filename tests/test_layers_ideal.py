@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import torch
+from seeding import seed_everything, seeded
 from torch import Tensor, nn
 
 import aimc
@@ -55,7 +56,7 @@ def _run(module: nn.Module, args: tuple, kwargs: dict,
                                                   dict[str, Tensor | None]]:
     args = _clone_tree(args)
     outs = _tensors(call(module, *args, **kwargs) if call else module(*args, **kwargs))
-    gen = torch.Generator().manual_seed(123)
+    gen = seeded(123)
     loss = sum((o * torch.randn(o.shape, generator=gen)).sum() for o in outs)
     loss.backward()
     in_grads = [t.grad for t in _tensors(args) if t.is_floating_point()]
@@ -87,7 +88,7 @@ def assert_same_as_torch(ref: nn.Module, analog: nn.Module, *args: Any,
 
 @pytest.fixture(autouse=True)
 def _seed() -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
 
 
 # ----------------------------------------------------------------------------- Linear
@@ -410,7 +411,7 @@ def _roundtrip_cases() -> list[tuple[nn.Module, type]]:
 
 @pytest.mark.parametrize("case", range(len(_roundtrip_cases())))
 def test_from_float_to_float_roundtrip_exact(case: int) -> None:
-    torch.manual_seed(case)
+    seed_everything(case)
     ref, cls = _roundtrip_cases()[case]
     ref.eval()
     analog = cls.from_float(copy.deepcopy(ref), IDEAL)

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+from seeding import seed_everything, seeded
 from torch import nn
 
 import aimc
@@ -19,7 +20,7 @@ SIGMA_PROG_MAX = 0.0422
 
 
 def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return seeded(seed)
 
 
 def _data(n: int = 64, features: int = 32, seed: int = 0) -> torch.Tensor:
@@ -27,7 +28,7 @@ def _data(n: int = 64, features: int = 32, seed: int = 0) -> torch.Tensor:
 
 
 def _model(config: aimc.AnalogConfig = RASCH, seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
+    seed_everything(seed)
     torch_model = nn.Sequential(nn.Linear(32, 24), nn.ReLU(), nn.Linear(24, 10))
     model = aimc.convert_to_analog(torch_model, config)
     aimc.calibrate_input_ranges(model, [_data()])
@@ -53,7 +54,7 @@ def _assert_state_equal(a: dict, b: dict) -> None:
 
 
 def _forward(model: nn.Module, x: torch.Tensor, seed: int = 5) -> torch.Tensor:
-    torch.manual_seed(seed)
+    seed_everything(seed)
     with torch.no_grad():
         return model(x)
 
@@ -282,7 +283,7 @@ def test_conductances_before_program_raise() -> None:
 
 # ----------------------------------------------------------------------------- calibration
 def test_calibrate_input_ranges_sets_three_sigma() -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
     model = aimc.convert_to_analog(nn.Sequential(nn.Linear(32, 24), nn.ReLU(),
                                                  nn.Linear(24, 10)), RASCH).eval()
     seen: dict[int, list[torch.Tensor]] = {0: [], 2: []}
@@ -307,7 +308,7 @@ def test_calibrate_input_ranges_sets_three_sigma() -> None:
 
 
 def test_calibrate_input_ranges_num_batches_and_pairs() -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
     model = aimc.convert_to_analog(nn.Linear(32, 4), RASCH)
     x1, x2 = _data(64, seed=1), _data(64, seed=2) * 5
     aimc.calibrate_input_ranges(model, [(x1, None), (x2, None)], num_batches=1, method="std")
@@ -317,7 +318,7 @@ def test_calibrate_input_ranges_num_batches_and_pairs() -> None:
 
 @pytest.mark.parametrize("method", ["quantile", "max"])
 def test_calibrate_input_ranges_quantile_and_max(method: str) -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
     model = aimc.convert_to_analog(nn.Sequential(nn.Linear(32, 24), nn.BatchNorm1d(24),
                                                  nn.Linear(24, 10)), RASCH)
     bn_before = model[1].running_mean.clone()
@@ -356,7 +357,7 @@ def _quiet_periphery(config: aimc.AnalogConfig) -> aimc.AnalogConfig:
 
 
 def test_eval_forward_without_program_uses_digital_weights() -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
     lin = nn.Linear(32, 10)
     model = aimc.convert_to_analog(lin, _quiet_periphery(RASCH)).eval()
     x = _data(16)
@@ -374,7 +375,7 @@ def test_eval_forward_without_program_uses_digital_weights() -> None:
 
 
 def test_train_mode_after_program_uses_digital_weights() -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
     lin = nn.Linear(32, 10)
     model = aimc.convert_to_analog(lin, _quiet_periphery(RASCH))
     aimc.program(model, generator=_gen(0))
@@ -384,7 +385,7 @@ def test_train_mode_after_program_uses_digital_weights() -> None:
 
 
 def test_full_rasch_eval_without_program_is_close_to_digital() -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
     lin = nn.Linear(32, 10)
     model = aimc.convert_to_analog(lin, RASCH)
     aimc.calibrate_input_ranges(model, [_data(256)])

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from seeding import seed_everything, seeded
 from torch import Tensor, nn
 
 import aimc
@@ -28,7 +29,7 @@ V = 37  # small vocabulary for the sequence models
 
 
 def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return seeded(seed)
 
 
 def _tokens(n: int, length: int, *, seed: int = 0, pad_tail: bool = False) -> Tensor:
@@ -40,12 +41,12 @@ def _tokens(n: int, length: int, *, seed: int = 0, pad_tail: bool = False) -> Te
 
 
 def _small_lstm(dropout: float = 0.2) -> LSTMLanguageModel:
-    torch.manual_seed(0)
+    seed_everything(0)
     return LSTMLanguageModel(V, embed_dim=12, hidden=16, num_layers=2, dropout=dropout)
 
 
 def _small_transformer(dropout: float = 0.1, num_layers: int = 2) -> TransformerClassifier:
-    torch.manual_seed(0)
+    seed_everything(0)
     return TransformerClassifier(V, num_classes=3, d_model=16, nhead=2, num_layers=num_layers,
                                  dim_feedforward=32, max_len=12, dropout=dropout)
 
@@ -63,7 +64,7 @@ CASES: dict[str, tuple[Callable[[], nn.Module], Callable[[], Tensor], Callable]]
 
 
 def _seeded(build: Callable[[], nn.Module]) -> nn.Module:
-    torch.manual_seed(0)
+    seed_everything(0)
     return build()
 
 
@@ -197,7 +198,7 @@ def test_few_steps_reduce_loss(case: str) -> None:
         out = logits(model(x))
     target = torch.randint(0, out.shape[-1], out.shape[:-1], generator=_gen(1))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    torch.manual_seed(0)
+    seed_everything(0)
     losses = []
     for _ in range(8):
         opt.zero_grad()

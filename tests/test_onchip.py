@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from seeding import SEED_OFFSET, seed_everything, seeded
 from torch import nn
 
 import aimc
@@ -40,7 +41,7 @@ def tiles_of_layer(layer: nn.Module):  # type: ignore[no-untyped-def]
 # ----------------------------------------------------------------------------- pulse trains
 def test_coincidence_counts_follow_binomial_for_one_sample() -> None:
     """One sample, fixed BL: each device's count ~ Binomial(BL, p_x·p_δ)."""
-    torch.manual_seed(0)
+    seed_everything(0)
     cfg = PulseUpdate(desired_bl=20, bl_management=False, update_management=False,
                       mode="exact")
     x = torch.tensor([[0.5, -1.0, 0.25]])
@@ -48,7 +49,7 @@ def test_coincidence_counts_follow_binomial_for_one_sample() -> None:
     lr, eps = 0.02, 0.01  # A = sqrt(lr/(eps·BL)) = sqrt(0.1)
     p = pulse_probabilities(x, d, lr, eps, cfg)
     q = (p.pd.t() @ p.px)  # (out, in) per-slot coincidence probability
-    gen = torch.Generator().manual_seed(1)
+    gen = seeded(1)
     ups, downs = [], []
     for _ in range(4000):
         u, dn = exact_counts(p, gen)
@@ -69,14 +70,14 @@ def test_coincidence_counts_follow_binomial_for_one_sample() -> None:
 @pytest.mark.parametrize("mode", ["exact", "fast"])
 def test_expected_pulses_equal_sgd_step(mode: str) -> None:
     """E[(n_up − n_down)·ε] = −lr·δᵀx for a batch (update and BL management on)."""
-    torch.manual_seed(0)
+    seed_everything(0)
     cfg = PulseUpdate(mode=mode)
     x = torch.randn(8, 5)
     d = torch.randn(8, 4) * 0.1
     lr, eps = 0.05, 0.01
     p = pulse_probabilities(x, d, lr, eps, cfg)
     assert float(p.px.max()) <= 1.0 and float(p.pd.max()) <= 1.0
-    gen = torch.Generator().manual_seed(2)
+    gen = seeded(2)
     reps = 3000
     acc = torch.zeros(4, 5, dtype=torch.float64)
     acc2 = torch.zeros(4, 5, dtype=torch.float64)
@@ -92,12 +93,12 @@ def test_expected_pulses_equal_sgd_step(mode: str) -> None:
 
 
 def test_fast_counts_match_exact_mean_and_variance() -> None:
-    torch.manual_seed(3)
+    seed_everything(3)
     cfg = PulseUpdate(desired_bl=7, bl_management=False)
     x = torch.rand(6, 3)
     d = torch.rand(6, 2) - 0.5
     p = pulse_probabilities(x, d, 0.01, 0.001, cfg)
-    gen = torch.Generator().manual_seed(4)
+    gen = seeded(4)
     ex = torch.stack([torch.stack(exact_counts(p, gen)) for _ in range(3000)]).double()
     fa = torch.stack([torch.stack(fast_counts(p, gen)) for _ in range(3000)]).double()
     assert torch.allclose(ex.mean(0), fa.mean(0), rtol=0.08, atol=0.05)
@@ -133,7 +134,7 @@ def test_fast_mode_uses_explicit_trains_when_cheaper(monkeypatch: pytest.MonkeyP
 # ----------------------------------------------------------------------------- layers
 def onchip_linear(config: aimc.AnalogConfig, n_in: int = 6, n_out: int = 3,
                   seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
+    seed_everything(seed)
     return aimc.convert_to_analog(nn.Sequential(nn.Linear(n_in, n_out)), config)
 
 
@@ -141,7 +142,7 @@ def test_ideal_limit_forward_and_input_gradient() -> None:
     """Ideal periphery: forward and input gradient equal the torch layer's."""
     cfg = presets.onchip(InSituSGD(), SingleDeviceCell(device=quiet_constant()),
                          noisy_periphery=False)
-    torch.manual_seed(0)
+    seed_everything(0)
     ref = nn.Linear(6, 3)
     with torch.no_grad():
         ref.weight.clamp_(-0.5, 0.5)
@@ -178,7 +179,7 @@ def test_insitu_update_expectation_matches_sgd() -> None:
                          noisy_periphery=False)
     model = onchip_linear(cfg).train()
     layer = model[0]
-    torch.manual_seed(5)
+    seed_everything(5)
     x = torch.randn(8, 6)
     g = torch.randn(8, 3) * 0.1
     lr = 0.05
@@ -190,7 +191,7 @@ def test_insitu_update_expectation_matches_sgd() -> None:
     for _ in range(300):
         state.set_extra_state(saved)
         layer.weight.data.copy_(w0)
-        state.generator.manual_seed(len(deltas))
+        state.generator.manual_seed(len(deltas) + SEED_OFFSET)
         opt.zero_grad()
         model(x).backward(g)
         if not deltas:
@@ -213,7 +214,7 @@ def test_mixed_precision_chi_bookkeeping_is_exact() -> None:
     layer = model[0]
     opt = AnalogSGD(model.parameters(), lr=0.02)
     state = tiles_of_layer(layer).onchip
-    torch.manual_seed(7)
+    seed_everything(7)
     accumulated = torch.zeros(3, 6, dtype=torch.float64)
     w_start = None
     for _ in range(6):
@@ -279,7 +280,7 @@ def test_tiki_taka_transfers_into_slow_array() -> None:
 
 @pytest.mark.parametrize("preset", ["sgd", "mp", "tt"])
 def test_training_reduces_loss_on_a_linear_task(preset: str) -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
     w_true = torch.randn(2, 8) * 0.3
     x = torch.randn(256, 8)
     y = x @ w_true.t()
@@ -307,7 +308,7 @@ def test_conv_update_pairs_reproduce_the_weight_gradient() -> None:
     cfg = presets.onchip(InSituSGD(), SingleDeviceCell(device=quiet_constant()),
                          noisy_periphery=False)
     for kw in ({"padding": 1}, {"padding": "same", "dilation": 2}, {"stride": 2, "groups": 2}):
-        torch.manual_seed(0)
+        seed_everything(0)
         ref = nn.Conv2d(4, 6, 3, **kw)
         with torch.no_grad():
             ref.weight.clamp_(-0.5, 0.5)
@@ -325,7 +326,7 @@ def test_conv_update_pairs_reproduce_the_weight_gradient() -> None:
 
 def test_conv1d_and_lstm_train_on_chip() -> None:
     cfg = presets.onchip_mixed_precision(device=quiet_constant(dw=0.001).replace(w_min=0.0))
-    torch.manual_seed(0)
+    seed_everything(0)
     net = nn.Sequential(nn.Conv1d(2, 3, 3, padding=1))
     model = aimc.convert_to_analog(net, cfg).train()
     opt = AnalogSGD(model.parameters(), lr=0.1)
@@ -364,11 +365,11 @@ def test_checkpoint_resume_is_bit_exact(preset: str, tmp_path) -> None:  # type:
            "tt2": presets.onchip_tiki_taka(version=2)}[preset]
 
     def build() -> nn.Module:
-        torch.manual_seed(0)
+        seed_everything(0)
         return aimc.convert_to_analog(nn.Sequential(nn.Linear(6, 5), nn.ReLU(),
                                                     nn.Linear(5, 3)), cfg).train()
 
-    torch.manual_seed(1)
+    seed_everything(1)
     data = [(torch.randn(4, 6), torch.randint(0, 3, (4,))) for _ in range(6)]
 
     def run(model: nn.Module, opt: torch.optim.Optimizer, batches: list) -> None:  # type: ignore[type-arg]
@@ -452,7 +453,7 @@ def test_replace_config_cannot_change_onchip() -> None:
 
 def test_digital_parameters_still_train() -> None:
     """Biases and digital layers get plain SGD steps from the same optimizer."""
-    torch.manual_seed(0)
+    seed_everything(0)
     net = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
     model = aimc.convert_to_analog(net, presets.onchip_sgd(),
                                    filter_fn=lambda m, name: name == "0")
@@ -515,7 +516,7 @@ def test_aimc_checkpoint_roundtrip_and_corrupt_onchip_state(tmp_path) -> None:  
 
 @pytest.mark.parametrize("kind", ["gru", "attention", "conv2d_exact"])
 def test_every_layer_type_trains_on_chip(kind: str) -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
     mode = "exact" if kind.endswith("exact") else "fast"
     cfg = presets.onchip_sgd(SoftBoundsDevice(dw_min=0.01), mode=mode)
     if kind == "gru":
@@ -571,11 +572,11 @@ def test_sparse_exact_counts_equal_dense_ones() -> None:
     """Batch 1: the counts on the active lines only equal the full product's."""
     from aimc.onchip.pulses import SparseCounts
 
-    torch.manual_seed(0)
+    seed_everything(0)
     x, d = torch.randn(1, 300), torch.randn(1, 200) * 0.01
     p = pulse_probabilities(x, d, 0.01, 0.001, PulseUpdate(mode="exact"))
-    dense_up, dense_down = exact_counts(p, torch.Generator().manual_seed(5))
-    sparse = exact_counts(p, torch.Generator().manual_seed(5), sparse_ok=True)
+    dense_up, dense_down = exact_counts(p, seeded(5))
+    sparse = exact_counts(p, seeded(5), sparse_ok=True)
     assert isinstance(sparse, SparseCounts) and sparse.index.numel() > 0
     up = torch.zeros(200 * 300, dtype=torch.int32)
     down = torch.zeros_like(up)
@@ -649,7 +650,7 @@ def test_weight_regulariser_grad_is_ignored_with_a_warning() -> None:
 
 
 def test_tied_onchip_weights_are_rejected() -> None:
-    torch.manual_seed(0)
+    seed_everything(0)
     net = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
     model = aimc.convert_to_analog(net, presets.onchip_sgd()).train()
     model[1].weight = model[0].weight
@@ -662,7 +663,7 @@ def test_tied_onchip_weights_are_rejected() -> None:
 def test_count_sampler_mean_and_variance(mean: float, var: float) -> None:
     from aimc.onchip.pulses import _draw_counts
 
-    gen = torch.Generator().manual_seed(0)
+    gen = seeded(0)
     n = _draw_counts(torch.full((200_000,), mean, dtype=torch.float64),
                      torch.full((200_000,), var, dtype=torch.float64), 10_000, gen).double()
     assert abs(float(n.mean()) - mean) < 5 * math.sqrt(var / 200_000)

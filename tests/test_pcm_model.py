@@ -12,6 +12,7 @@ import math
 
 import pytest
 import torch
+from seeding import seeded
 
 from aimc import units
 from aimc.config import GaussianNoiseModel, IdealDevice, PCMNoiseModel
@@ -62,7 +63,7 @@ TABLE_15 = [
 
 
 def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return seeded(seed)
 
 
 def _sqrt_log(t_inference: float) -> float:

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from seeding import seeded
 
 from aimc import presets
 from aimc.config import (
@@ -39,7 +40,7 @@ IDEAL_CONV = Converter(steps=None, bound=INF)
 
 
 def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return seeded(seed)
 
 
 def _io(**kw) -> IOConfig:
@@ -399,8 +400,8 @@ def test_bound_management_leaves_unsaturated_outputs_bit_identical() -> None:
     bound it still acts."""
     rows = 64
     geom = LinearGeometry(in_features=rows, out_features=3, max_rows=rows)
-    w = torch.rand(1, 3, rows, dtype=F64, generator=torch.Generator().manual_seed(0))
-    x = torch.rand(5, rows, dtype=F64, generator=torch.Generator().manual_seed(1))
+    w = torch.rand(1, 3, rows, dtype=F64, generator=seeded(0))
+    x = torch.rand(5, rows, dtype=F64, generator=seeded(1))
     xt = geom.to_tiles(x)
     ones = torch.ones(1, 3, dtype=F64)
     top = float((x @ w[0].t()).max())

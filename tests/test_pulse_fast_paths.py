@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from seeding import seeded
 
 from aimc.config.onchip import PulseUpdate
 from aimc.config.pulsed import (
@@ -40,9 +41,9 @@ NOISE_FREE = {
 
 def _pair(cfg, shape=(40, 50), seed=3):  # noqa: ANN001, ANN202
     """Two identical device arrays (same d2d draws) with the same start values."""
-    arrays = [make_device_array(cfg, shape, generator=torch.Generator().manual_seed(seed),
+    arrays = [make_device_array(cfg, shape, generator=seeded(seed),
                                 dtype=torch.float64) for _ in range(2)]
-    start = torch.rand(shape, generator=torch.Generator().manual_seed(9),
+    start = torch.rand(shape, generator=seeded(9),
                        dtype=torch.float64) * 1.2 - 0.6
     for a in arrays:
         a.set_value(start)
@@ -50,7 +51,7 @@ def _pair(cfg, shape=(40, 50), seed=3):  # noqa: ANN001, ANN202
 
 
 def _counts(shape, seed, high=4):  # noqa: ANN001, ANN202
-    g = torch.Generator().manual_seed(seed)
+    g = seeded(seed)
     n = torch.randint(0, high, shape, generator=g, dtype=torch.int32)
     n[torch.rand(shape, generator=g) < 0.5] = 0  # many zero counts, as in training
     return n
@@ -100,12 +101,12 @@ def test_pulse_up_down_noise_of_both_directions_is_independent() -> None:
     cfg = ConstantStepDevice(dw_min=dw, up_down=ud, dw_min_std=sigma, dw_min_dtod=0.0,
                              up_down_dtod=0.0, w_min_dtod=0.0, w_max_dtod=0.0)
     n_dev = 200_000
-    arr = make_device_array(cfg, (n_dev,), generator=torch.Generator().manual_seed(0),
+    arr = make_device_array(cfg, (n_dev,), generator=seeded(0),
                             dtype=torch.float64)
     arr.set_value(0.0)
     up = torch.full((n_dev,), 3, dtype=torch.int32)
     down = torch.full((n_dev,), 2, dtype=torch.int32)
-    arr.pulse_up_down(up, down, torch.Generator().manual_seed(1))
+    arr.pulse_up_down(up, down, seeded(1))
     s_up, s_down = dw * (1 + ud), dw * (1 - ud)
     v = arr.value
     mean, var = 3 * s_up - 2 * s_down, sigma ** 2 * (3 * s_up ** 2 + 2 * s_down ** 2)
@@ -114,7 +115,7 @@ def test_pulse_up_down_noise_of_both_directions_is_independent() -> None:
 
 
 def test_uniform32_covers_all_bits_uniformly() -> None:
-    u = uniform32(400_001, torch.Generator().manual_seed(0), torch.device("cpu"))
+    u = uniform32(400_001, seeded(0), torch.device("cpu"))
     assert u.dtype == torch.int32 and u.numel() == 400_001
     lanes = u[:400_000].view(-1, 2).to(torch.float64) / 2**31
     # each 32-bit half of the 64-bit draw: uniform on [−1, 1) (std 1/√3), sign bit fair
@@ -131,7 +132,7 @@ def test_bernoulli_threshold_probability(p: float) -> None:
     if p in (0.0, 1.0):  # never / always, whatever the draw
         u = torch.tensor([-2**31, -1, 0, 2**31 - 1], dtype=torch.int32)
         assert bool(((u < t) == bool(p)).all())
-    u = uniform32(200_000, torch.Generator().manual_seed(1), torch.device("cpu"))
+    u = uniform32(200_000, seeded(1), torch.device("cpu"))
     freq = float((u < t).double().mean())
     assert abs(freq - exact) < 5 * math.sqrt(max(exact * (1 - exact), 1e-12) / 200_000) + 1e-9
 
@@ -139,7 +140,7 @@ def test_bernoulli_threshold_probability(p: float) -> None:
 def test_small_pulse_probabilities_are_not_rounded_away() -> None:
     """A per-line probability of 2·10⁻⁶ (a tiny update) fires at that rate, not never."""
     t = bernoulli_threshold(torch.full((1,), 2e-6))
-    u = uniform32(4_000_000, torch.Generator().manual_seed(2), torch.device("cpu"))
+    u = uniform32(4_000_000, seeded(2), torch.device("cpu"))
     hits = int((u < t).sum())
     assert abs(hits - 8.0) < 5 * math.sqrt(8.0)  # expected 8
 
@@ -147,9 +148,9 @@ def test_small_pulse_probabilities_are_not_rounded_away() -> None:
 def test_exact_coincidences_total_net_split_matches_up_down() -> None:
     x, d = torch.randn(16, 30), torch.randn(16, 20) * 0.05
     p = pulse_probabilities(x, d, 0.01, 0.001, PulseUpdate())
-    c = exact_coincidences(p, torch.Generator().manual_seed(4))
+    c = exact_coincidences(p, seeded(4))
     assert isinstance(c, DenseCounts)
-    up, down = exact_counts(p, torch.Generator().manual_seed(4))
+    up, down = exact_counts(p, seeded(4))
     assert torch.equal(c.total, up + down) and torch.equal(c.net, down - up)
     assert torch.equal(torch.stack(split_by_sign(c.total.clone(), c.net)), torch.stack((up, down)))
     assert bool((up >= 0).all()) and bool((down >= 0).all())
@@ -158,7 +159,7 @@ def test_exact_coincidences_total_net_split_matches_up_down() -> None:
 @pytest.mark.parametrize("shape,density", [((0,), 0.5), ((7,), 0.0), ((300, 200), 0.1),
                                            ((300, 200), 1.0)])
 def test_flat_nonzero_matches_torch(shape: tuple[int, ...], density: float) -> None:
-    mask = torch.rand(shape, generator=torch.Generator().manual_seed(2)) < density
+    mask = torch.rand(shape, generator=seeded(2)) < density
     got = flat_nonzero(mask)
     assert got.dtype == torch.int64
     assert torch.equal(got, mask.reshape(-1).nonzero().squeeze(1))
@@ -188,7 +189,7 @@ def test_line_counts_match_general_pulse_counting() -> None:
     v = torch.tensor([0.5, -0.2, 0.0, 0.05, -0.9, 0.3])
     cfg = PulseUpdate(desired_bl=31)
     lr, eps = 0.05, 0.002
-    g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
+    g1, g2 = seeded(0), seeded(1)
     direct = torch.stack([line_counts(v, lr, eps, cfg, g1) for _ in range(4000)]).double()
     general = []
     for _ in range(4000):
@@ -213,7 +214,7 @@ def test_line_counts_when_the_input_line_saturates(update_management: bool) -> N
     v = torch.tensor([0.5, -0.3, 0.2, 0.05])
     cfg = PulseUpdate(desired_bl=8, update_management=update_management)
     lr, eps = 0.1, 1e-3
-    g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
+    g1, g2 = seeded(0), seeded(1)
     direct = torch.stack([line_counts(v, lr, eps, cfg, g1) for _ in range(2000)]).double()
     general = torch.stack([-count_pulses(torch.ones(1, 1), -v.unsqueeze(0), lr, eps, cfg,
                                          g2).net[:, 0] for _ in range(2000)]).double()
@@ -230,7 +231,7 @@ def test_update_management_with_an_all_zero_input_row_stays_finite() -> None:
     assert bool(torch.isfinite(p.px).all()) and bool(torch.isfinite(p.pd).all())
     from aimc.onchip.pulses import count_pulses
 
-    c = count_pulses(x, d, 0.01, 0.001, PulseUpdate(mode="fast"), torch.Generator().manual_seed(0))
+    c = count_pulses(x, d, 0.01, 0.001, PulseUpdate(mode="fast"), seeded(0))
     assert int(c.total.sum()) > 0
 
 
@@ -240,7 +241,7 @@ def test_dense_counts_do_not_unpack_as_up_down() -> None:
     from aimc.onchip.pulses import count_pulses
 
     c = count_pulses(torch.randn(8, 5), torch.randn(8, 4) * 0.1, 0.01, 0.001, PulseUpdate(),
-                     torch.Generator().manual_seed(0))
+                     seeded(0))
     with pytest.raises(TypeError):
         up, down = c  # noqa: F841
     up, down = c.up_down()
@@ -257,8 +258,8 @@ def test_small_dense_pulse_up_down_is_up_pass_then_down_pass(cfg) -> None:  # no
     shape = (20, 30)  # ≤ _SMALL devices
     ref, fast = _pair(cfg, shape)
     up, down = _counts(shape, 11), _counts(shape, 12)
-    fast.pulse_up_down(up.reshape(-1), down.reshape(-1), torch.Generator().manual_seed(5))
-    g = torch.Generator().manual_seed(5)
+    fast.pulse_up_down(up.reshape(-1), down.reshape(-1), seeded(5))
+    g = seeded(5)
     ref.pulse(up, +1, g)
     ref.pulse(down, -1, g)
     torch.testing.assert_close(fast.value, ref.value, rtol=0, atol=0)
@@ -268,7 +269,7 @@ def test_update_management_factor_for_nan_and_subnormal_rows() -> None:
     """A NaN or subnormal row maximum gets k = 1 (k cancels in p_x·p_δ): a NaN entry keeps
     its NaN to itself, a subnormal row stays finite, and the other samples' probabilities
     are those of the update without the odd rows."""
-    g = torch.Generator().manual_seed(4)
+    g = seeded(4)
     x, d = torch.randn(6, 30, generator=g), torch.randn(6, 20, generator=g) * 0.1
     cfg = PulseUpdate(mode="exact", bl_management=False)
     clean = pulse_probabilities(x.clone(), d.clone(), 0.01, 0.001, cfg)

@@ -13,6 +13,7 @@ import math
 
 import pytest
 import torch
+from seeding import seeded
 
 from aimc.config.base import config_from_dict
 from aimc.config.pulsed import (
@@ -50,7 +51,7 @@ DEVICES = {
 
 
 def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return seeded(seed)
 
 
 def _no_c2c(cfg: PulsedDevice) -> PulsedDevice:

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+from seeding import seed_everything, seeded
 from torch import nn
 
 import aimc
@@ -15,7 +16,7 @@ RASCH = aimc.presets.rasch2023()
 
 
 def _model() -> nn.Module:
-    torch.manual_seed(0)
+    seed_everything(0)
     model = aimc.convert_to_analog(nn.Sequential(nn.Linear(20, 8), nn.ReLU(), nn.Linear(8, 3)),
                                    RASCH)
     aimc.calibrate_input_ranges(model, [torch.randn(32, 20)])
@@ -40,10 +41,10 @@ def test_replace_periphery_changes_the_output_noise() -> None:
 
 def test_replace_device_then_reprogram() -> None:
     model = _model()
-    aimc.program(model, generator=torch.Generator().manual_seed(0))
+    aimc.program(model, generator=seeded(0))
     aimc.replace_config(model, lambda c: c.replace(device=c.device.replace(prog_noise_scale=0.0,
                                                                            read_noise_scale=0.0)))
-    aimc.program(model, generator=torch.Generator().manual_seed(0))
+    aimc.program(model, generator=seeded(0))
     for layer in (model[0], model[2]):
         torch.testing.assert_close(layer.read_weights(compensated=False), layer.weight.detach(),
                                    rtol=1e-5, atol=1e-6)

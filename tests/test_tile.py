@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from seeding import seed_everything, seeded
 
 from aimc import presets
 from aimc.config import (
@@ -37,7 +38,7 @@ G_MAX = 25e-6
 
 
 def _gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return seeded(seed)
 
 
 def _ideal_io(**kw) -> IOConfig:
@@ -62,7 +63,7 @@ def _cfg(*, device=None, forward=None, scaling=None, input_range=None,
 
 def _layer(n_in: int, n_out: int, cfg: AnalogConfig, seed: int = 0, dtype=F64,
            bias: bool = True) -> AnalogLinear:
-    torch.manual_seed(seed)
+    seed_everything(seed)
     layer = AnalogLinear(n_in, n_out, bias=bias, dtype=dtype, config=cfg)
     return layer.eval()
 
@@ -134,7 +135,7 @@ def test_tiles_are_noised_independently():
             layer.weight.zero_()
             layer.weight[:, ::512] = 1.0  # every tile column has abs-max 1 → scale 1
         x = torch.zeros(n, n_in, dtype=F64)
-        torch.manual_seed(1)
+        seed_everything(1)
         y = layer(x)
         torch.testing.assert_close(y.var(dim=0), torch.full((2,), tiles * 0.04**2, dtype=F64),
                                    rtol=0.05, atol=0)
@@ -178,7 +179,7 @@ def test_ideal_tile_no_scaling():
 
 def test_ideal_preset_matches_torch_linear_forward_and_gradient():
     """presets.ideal(): forward (float32 assert_close defaults) and gradients equal nn.Linear."""
-    torch.manual_seed(4)
+    seed_everything(4)
     ref = torch.nn.Linear(1024, 6)
     layer = AnalogLinear.from_float(ref, config=presets.ideal())
     x = torch.randn(5, 1024, generator=_gen(5))
