@@ -22,6 +22,7 @@ from aimc.experiments.nandakumar2020 import (
     mnist_dir,
     run_nandakumar2020,
 )
+from aimc.experiments.provenance import code_version
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
@@ -71,6 +72,9 @@ def test_pipeline_writes_outputs(data_root: Path, tmp_path: Path) -> None:
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["arms"].keys() == set(ARMS) and saved["mode"] == "quick"
+    assert saved["code"] == code_version()
+    assert saved["data"] == "$AIMC_DATA/mnist"  # relative to the data root, not the machine
+    assert str(tmp_path) not in (out / "metrics.json").read_text()
     for arm, r in metrics["arms"].items():
         network = arm.split("_")[0]
         epochs = 2 if network == "mlp" else 1

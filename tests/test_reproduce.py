@@ -22,6 +22,7 @@ from aimc.cli import main
 from aimc.data import CIFAR10_CLASSES
 from aimc.errors import ConfigError, DataError, TrainingError
 from aimc.experiments import rasch2023 as r23
+from aimc.experiments.provenance import code_version
 from aimc.experiments.rasch2023 import STEPS, run_rasch2023
 from aimc.experiments.rasch2023_spec import (
     MODES,
@@ -146,6 +147,10 @@ def test_end_to_end_writes_all_outputs(full_run: tuple[Path, dict[str, Any]]) ->
         assert f"]({name}.png)" in report
     assert "| workload | metric | FP | mapping | 1 s | 1 h | 1 day | 1 year |" in report
     assert metrics["wall_time_s"] > 0
+    assert saved["code"] == code_version()
+    assert str(out.parents[1]) not in (out / "metrics.json").read_text()  # no machine paths
+    assert str(out.parents[1]) not in report
+    assert saved["workloads"]["mlp_mnist"]["data"]["folder"] == "$AIMC_DATA/mnist"
 
 
 def test_rerun_resumes_without_recomputing(full_run: tuple[Path, dict[str, Any]],
@@ -374,6 +379,17 @@ def test_cli_exit_codes(data_root: Path, tmp_path: Path,
         "mlp_mnist"]
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["command"].startswith("aimc reproduce rasch2023 --no-progress")
+    assert str(tmp_path) not in metrics["command"] and "--data $AIMC_DATA" in metrics["command"]
+    # a run folder started by other code is not resumed unless --allow-other-code
+    code_file = tmp_path / "out" / "code_version.json"
+    code_file.write_text(json.dumps({"history": [dict(code_version(), git_commit="0" * 40)]}))
+    again = [*base, "--spec", str(spec), "--data", str(data_root), "--repeats", "3", "--seed", "1"]
+    assert main(again) == 2
+    assert "--allow-other-code" in capsys.readouterr().err
+    assert main([*again, "--allow-other-code"]) == 0
+    capsys.readouterr()
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["code"]["earlier"][0]["git_commit"] == "0" * 40
     assert main(["presets"]) == 0  # the other commands still work
     with pytest.raises(SystemExit) as info:
         main(["demo", "--help"])

@@ -22,7 +22,6 @@ import argparse
 import inspect
 import json
 import os
-import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -147,6 +146,9 @@ def _add_rasch2023(experiments: Any) -> None:
                    help="torch intra-op threads (default: the CPUs this process may use; on "
                         "a busy shared machine --threads 1 avoids spin-waiting threads)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument("--allow-other-code", action="store_true",
+                   help="resume a run folder that other code (another commit, or uncommitted "
+                        "changes) started; metrics.json then lists every code version")
     p.set_defaults(func=_cmd_rasch2023, subparser=p)
 
 
@@ -179,6 +181,9 @@ def _add_sensitivity(experiments: Any) -> None:
     p.add_argument("--workers", type=_int_at_least(1, "--workers", 2), default=None,
                    help="processes of the local pool (default: min(2, CPUs); 1: in-process)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--allow-other-code", action="store_true",
+                   help="resume a run folder that other code (another commit, or uncommitted "
+                        "changes) started; metrics.json then lists every code version")
     p.set_defaults(func=_cmd_sensitivity, subparser=p)
 
 
@@ -218,6 +223,9 @@ def _add_nandakumar2020(experiments: Any) -> None:
                    help="torch intra-op threads (default: 1; the mini-batches are tiny, and "
                         "extra threads spin-wait on a busy machine)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument("--allow-other-code", action="store_true",
+                   help="resume a run folder that other code (another commit, or uncommitted "
+                        "changes) started; metrics.json then lists every code version")
     p.set_defaults(func=_cmd_nandakumar2020, subparser=p)
 
 
@@ -246,11 +254,11 @@ def _cmd_nandakumar2020(args: argparse.Namespace, parser: argparse.ArgumentParse
     import torch
 
     torch.set_num_threads(args.threads)
-    command = "aimc " + shlex.join(getattr(args, "argv", None)
-                                   or ["reproduce", "nandakumar2020"])
+    command = _command(args, "nandakumar2020")
     metrics, code = _run_experiment(
         prog, lambda: run_nandakumar2020(settings, out, data=args.data,
-                                         show_progress=not args.no_progress, command=command),
+                                         show_progress=not args.no_progress, command=command,
+                                         allow_other_code=args.allow_other_code),
         f"finished arms are saved in {out}/arms")
     if metrics is None:
         return code
@@ -292,12 +300,12 @@ def _cmd_sensitivity(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         cpus = os.cpu_count() or 1
     workers = args.workers if args.workers is not None else max(1, min(2, cpus))
     _limit_threads()
-    command = "aimc " + shlex.join(getattr(args, "argv", None)
-                                   or ["reproduce", "rasch2023-sensitivity"])
+    command = _command(args, "rasch2023-sensitivity")
     metrics, code = _run_experiment(
         prog, lambda: run_sensitivity(spec, out, from_run=from_run, data_root=args.data,
                                       workers=workers, show_progress=not args.no_progress,
-                                      command=command),
+                                      command=command,
+                                      allow_other_code=args.allow_other_code),
         f"finished jobs are saved in {out}/jobs")
     if metrics is None:
         return code
@@ -349,16 +357,24 @@ def _cmd_rasch2023(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         import torch
 
         torch.set_num_threads(args.threads)
-    command = "aimc " + shlex.join(getattr(args, "argv", None) or ["reproduce", "rasch2023"])
+    command = _command(args, "rasch2023")
     metrics, code = _run_experiment(
         prog, lambda: run_rasch2023(spec, args.out, data_root=args.data, device=args.device,
-                                    show_progress=not args.no_progress, command=command),
+                                    show_progress=not args.no_progress, command=command,
+                                    allow_other_code=args.allow_other_code),
         f"finished steps and the last epoch/repeat are saved in {args.out}")
     if metrics is None:
         return code
     print(summary_text(metrics))
     print(f"\nreport: {os.path.join(args.out, 'report.md')}")
     return 0
+
+
+def _command(args: argparse.Namespace, experiment: str) -> str:
+    """The command line for the report, without absolute machine paths."""
+    from aimc.experiments.provenance import portable_command
+
+    return "aimc " + portable_command(getattr(args, "argv", None) or ["reproduce", experiment])
 
 
 def _limit_threads() -> None:
@@ -395,11 +411,11 @@ def _cmd_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _run_experiment(prog: str, run: Any, saved: str) -> tuple[Any, int]:
     """Run an experiment; map its errors to exit codes (2 input, 1 run failure, 130 ^C)."""
-    from aimc.errors import CheckpointError, ConfigError, DataError, TrainingError
+    from aimc.errors import CheckpointError, ConfigError, DataError, StateError, TrainingError
 
     try:
         return run(), 0
-    except (DataError, ConfigError) as exc:
+    except (DataError, ConfigError, StateError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return None, 2
     except (TrainingError, CheckpointError) as exc:

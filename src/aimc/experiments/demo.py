@@ -40,6 +40,7 @@ from aimc import presets, units
 from aimc.config import AnalogConfig
 from aimc.errors import ConfigError
 from aimc.experiments.progress import progress
+from aimc.experiments.provenance import code_version
 
 __all__ = [
     "DemoSettings", "DigitsData", "TIMES", "TIME_LABELS", "DATA_SPLIT_SEED",
@@ -394,6 +395,7 @@ def run_demo(settings: DemoSettings | None = None, out_dir: str | os.PathLike[st
         "description": "small CNN on scikit-learn 8x8 digits: FP vs directly mapped vs "
                        f"HWA-trained on the {settings.preset} PCM crossbar, accuracy over time",
         "aimc_version": aimc.__version__,
+        "code": code_version(),
         "torch_version": torch.__version__,
         "machine": _machine(),
         "settings": settings.to_dict(),

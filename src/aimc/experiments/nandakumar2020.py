@@ -73,6 +73,7 @@ import aimc
 from aimc.config.base import ConfigBase, check_type, config
 from aimc.errors import CheckpointError, ConfigError, DataError, TrainingError
 from aimc.experiments.progress import progress
+from aimc.experiments.provenance import claim_run_folder, code_block, portable_path
 from aimc.experiments.report import write_json
 
 __all__ = ["ARMS", "MLP_ARMS", "ARM_INFO", "Nandakumar2020Settings", "run_nandakumar2020",
@@ -486,7 +487,8 @@ def _load_arm(path: Path, fingerprint: str) -> dict[str, Any] | None:
 
 def run_nandakumar2020(settings: Nandakumar2020Settings, out_dir: str | os.PathLike[str], *,
                        data: str | os.PathLike[str] | None = None, show_progress: bool = True,
-                       log: Log | None = None, command: str | None = None) -> dict[str, Any]:
+                       log: Log | None = None, command: str | None = None,
+                       allow_other_code: bool = False) -> dict[str, Any]:
     """Run (or resume) the experiment; write ``metrics.json``, plots and ``report.md``.
 
     Args:
@@ -496,12 +498,16 @@ def run_nandakumar2020(settings: Nandakumar2020Settings, out_dir: str | os.PathL
         show_progress: progress bars on stderr.
         log: where progress messages go (default: stderr); also appended to ``OUT/run.log``.
         command: the command line, for the report.
+        allow_other_code: resume a run folder started by other code (see
+            :func:`~aimc.experiments.provenance.claim_run_folder`).
 
     Returns:
         The metrics dict (also in ``OUT/metrics.json``).
 
     Raises:
         ConfigError: ``settings`` is not a :class:`Nandakumar2020Settings`.
+        StateError: ``out_dir`` holds results of other code (and ``allow_other_code`` is
+            False).
         DataError: the MNIST folder or a file is missing or corrupt (checked before training).
         TrainingError: a loss became NaN/inf.
         CheckpointError: a stored arm result is unreadable.
@@ -513,6 +519,7 @@ def run_nandakumar2020(settings: Nandakumar2020Settings, out_dir: str | os.PathL
                           f"{type(settings).__name__}; e.g. Nandakumar2020Settings.quick()")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    history = claim_run_folder(out, allow_other_code=allow_other_code)
     (out / "arms").mkdir(exist_ok=True)
     emit = log if log is not None else (lambda m: print(m, file=sys.stderr, flush=True))
 
@@ -541,7 +548,8 @@ def run_nandakumar2020(settings: Nandakumar2020Settings, out_dir: str | os.PathL
     metrics: dict[str, Any] = {
         "name": "nandakumar2020", "paper": PAPER, "mode": settings.mode,
         "settings": settings.to_dict(), "command": command, "machine": machine_info(),
-        "date": time.strftime("%Y-%m-%d"), "data": str(folder),
+        "code": code_block(history), "date": time.strftime("%Y-%m-%d"),
+        "data": portable_path(folder, data),
         "targets": {"mlp_hardware_accuracy": 0.9773, "max_gap_to_fp": 0.006,
                     "energy_ratio_arxiv": 173.0, "energy_ratio_journal": 172.0},
         "arms": {},

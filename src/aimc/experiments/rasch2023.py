@@ -68,6 +68,7 @@ import aimc
 from aimc import presets
 from aimc.errors import CheckpointError, TrainingError
 from aimc.experiments.progress import progress
+from aimc.experiments.provenance import claim_run_folder, code_block
 from aimc.experiments.rasch2023_spec import RunSpec, WorkloadSpec, time_label
 from aimc.experiments.rasch2023_tasks import Task, check_data, load_task
 from aimc.experiments.report import write_json
@@ -526,7 +527,8 @@ def summarise(spec: RunSpec, name: str, results: dict[str, dict[str, Any]]) -> d
 def run_rasch2023(spec: RunSpec, out_dir: str | os.PathLike[str], *,
                   data_root: str | os.PathLike[str] | None = None,
                   device: str | torch.device | None = None, show_progress: bool = True,
-                  log: Log | None = None, command: str | None = None) -> dict[str, Any]:
+                  log: Log | None = None, command: str | None = None,
+                  allow_other_code: bool = False) -> dict[str, Any]:
     """Run (or resume) the benchmark; write ``config.json``, ``metrics.json``, plots, report.
 
     Args:
@@ -539,11 +541,15 @@ def run_rasch2023(spec: RunSpec, out_dir: str | os.PathLike[str], *,
         log: where progress messages go (default: stderr); they are also appended to
             ``OUT/run.log``.
         command: the command line, for the report's "re-run" section.
+        allow_other_code: resume a run folder started by other code (see
+            :func:`~aimc.experiments.provenance.claim_run_folder`).
 
     Returns:
         The metrics dict (also in ``OUT/metrics.json``).
 
     Raises:
+        StateError: ``out_dir`` holds results of other code (and ``allow_other_code`` is
+            False).
         DataError: a dataset folder or file is missing or corrupt (checked before any work).
         TrainingError: a loss became NaN/inf (the last good checkpoint is kept).
         CheckpointError: a file in the run folder is corrupt (the message says which).
@@ -552,6 +558,7 @@ def run_rasch2023(spec: RunSpec, out_dir: str | os.PathLike[str], *,
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    history = claim_run_folder(out, allow_other_code=allow_other_code)
     log = log if log is not None else (lambda m: print(m, file=sys.stderr, flush=True))
     store = _Store(out, log)
     dev = torch.device(device) if device is not None else torch.device(
@@ -568,7 +575,7 @@ def run_rasch2023(spec: RunSpec, out_dir: str | os.PathLike[str], *,
         "name": "rasch2023", "paper": "Rasch et al., Nat. Commun. 14:5282 (2023), "
                                       "arXiv:2302.08469",
         "mode": spec.mode, "spec": spec.to_dict(), "command": command,
-        "machine": {**machine_info(), "device": str(dev)},
+        "machine": {**machine_info(), "device": str(dev)}, "code": code_block(history),
         "date": time.strftime("%Y-%m-%d"),
         "times_s": list(spec.times), "time_labels": [time_label(t) for t in spec.times],
         "presets": {"direct": spec.direct_preset, "hwa": spec.hwa_preset},

@@ -47,6 +47,7 @@ from aimc.data import (
 )
 from aimc.data.paths import expected_files
 from aimc.errors import DataError
+from aimc.experiments.provenance import portable_path
 from aimc.experiments.rasch2023_spec import WorkloadSpec
 from aimc.train import distillation_loss
 
@@ -385,5 +386,5 @@ def load_task(spec: WorkloadSpec, root: str | os.PathLike[str] | None) -> Task:
     """
     folder = dataset_dir(root, DATASETS[spec.name])
     task = _LOADERS[spec.name](folder, spec)
-    task.info["folder"] = str(folder)
+    task.info["folder"] = portable_path(folder, root)
     return task

@@ -49,6 +49,7 @@ from aimc.config import AnalogConfig
 from aimc.errors import ConfigError
 from aimc.experiments import rasch2023 as r23
 from aimc.experiments.progress import progress
+from aimc.experiments.provenance import claim_run_folder, code_block, portable_run_path
 from aimc.experiments.rasch2023_spec import RunSpec, default_spec, time_label
 from aimc.experiments.report import write_json
 
@@ -407,7 +408,8 @@ def run_sensitivity(spec: SensitivitySpec, out_dir: str | os.PathLike[str], *,
                     from_run: str | os.PathLike[str],
                     data_root: str | os.PathLike[str] | None = None, workers: int = 1,
                     show_progress: bool = True, log: Log | None = None,
-                    command: str | None = None) -> dict[str, Any]:
+                    command: str | None = None,
+                    allow_other_code: bool = False) -> dict[str, Any]:
     """Run (or resume) the sweep; write ``metrics.json``, one PNG per factor and ``report.md``.
 
     Args:
@@ -419,11 +421,20 @@ def run_sensitivity(spec: SensitivitySpec, out_dir: str | os.PathLike[str], *,
         show_progress: a progress bar over jobs on stderr.
         log: progress messages (default: stderr).
         command: the command line, for the report.
+        allow_other_code: resume run folders (``out_dir`` and ``from_run``) started by
+            other code (see :func:`~aimc.experiments.provenance.claim_run_folder`).
+
+    Raises:
+        StateError: ``out_dir`` or ``from_run`` holds results of other code (and
+            ``allow_other_code`` is False).
     """
     from aimc.experiments import sensitivity_report as report
 
     out, src = Path(out_dir), Path(from_run)
     out.mkdir(parents=True, exist_ok=True)
+    src.mkdir(parents=True, exist_ok=True)
+    history = claim_run_folder(out, allow_other_code=allow_other_code)
+    claim_run_folder(src, allow_other_code=allow_other_code)
     log = log if log is not None else (lambda m: print(m, file=sys.stderr, flush=True))
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
@@ -486,7 +497,8 @@ def run_sensitivity(spec: SensitivitySpec, out_dir: str | os.PathLike[str], *,
     metrics: dict[str, Any] = {
         "name": "rasch2023-sensitivity",
         "paper": "Rasch et al., Nat. Commun. 14:5282 (2023), arXiv:2302.08469",
-        "spec": spec.to_dict(), "from_run": str(src), "command": command,
+        "spec": spec.to_dict(), "from_run": portable_run_path(src), "command": command,
+        "code": code_block(history),
         "machine": {**r23.machine_info(), "device": "cpu", "workers": workers},
         "date": time.strftime("%Y-%m-%d"), "time_label": time_label(spec.time_s),
         "presets": {"direct": run_spec.direct_preset, "hwa": run_spec.hwa_preset},
