@@ -30,8 +30,20 @@ def _model(kind: str, cfg: aimc.AnalogConfig) -> tuple[nn.Module, torch.Tensor]:
 
 @pytest.mark.parametrize("kind", ["linear", "conv"])
 @pytest.mark.parametrize("programmed", [False, True])
-def test_no_grad_path_equals_autograd_path(kind: str, programmed: bool) -> None:
-    cfg = aimc.presets.rasch2023().replace(runtime=Runtime(perturbation_precision="native"))
+@pytest.mark.parametrize("adc_steps", [None, 254])
+def test_no_grad_path_equals_autograd_path(kind: str, programmed: bool,
+                                           adc_steps: int | None) -> None:
+    """Same noise draws, same function. Without ADC quantisation the two paths differ only by
+    float32 rounding of the scale arithmetic (a few ulp of outputs of size ~1: 1e-5). With the
+    254-step ADC such a rounding difference can move a value across a rounding boundary of
+    the converter, which changes that output by one ADC level Δ = 2·bound/steps of its tile
+    (times the tile's output scale): rare (the chance is about the rounding error over Δ,
+    ~1e-6/0.08 per output and tile), so at most 1 % of the outputs may differ, each by at
+    most one level of the largest tile output scale, bounded here by max|y|·2/steps·2."""
+    base = aimc.presets.rasch2023()
+    cfg = base.replace(runtime=Runtime(perturbation_precision="native"),
+                       forward=base.forward.replace(
+                           adc=base.forward.adc.replace(steps=adc_steps)))
     model, x = _model(kind, cfg)
     if programmed:
         aimc.program(model, generator=seeded(1))
@@ -41,8 +53,14 @@ def test_no_grad_path_equals_autograd_path(kind: str, programmed: bool) -> None:
         y_fast = model(x)
     seed_everything(3)
     y_grad = model(x.clone().requires_grad_())
-    # same noise draws; rounding may differ only by float error in the scale arithmetic
-    torch.testing.assert_close(y_fast, y_grad.detach(), rtol=1e-5, atol=1e-5)
+    diff = (y_fast - y_grad.detach()).abs()
+    if adc_steps is None:
+        torch.testing.assert_close(y_fast, y_grad.detach(), rtol=1e-5, atol=1e-5)
+    else:
+        flipped = diff > 1e-5 + 1e-5 * y_grad.detach().abs()
+        assert float(flipped.float().mean()) <= 0.01
+        level = float(y_grad.detach().abs().max()) * 2 / adc_steps * 2
+        assert float(diff.max()) <= level
 
 
 @pytest.mark.parametrize("kind", ["linear", "conv"])
@@ -61,7 +79,14 @@ def test_bfloat16_perturbations_match_native_within_an_adc_step(kind: str) -> No
     ref = outs["native"].abs().mean()
     # σ and IR-drop terms change by ~0.4 %: outputs move by far less than their size
     assert float(diff.mean()) < 2e-3 * float(ref)
-    assert float((diff > 0).float().mean()) < 1.0  # most outputs are bit-identical or close
+    # bfloat16 keeps 8 significant bits of σ and IR-drop terms: an output moves by that
+    # rounding times the perturbation (small) and, where it crosses an ADC rounding
+    # boundary, by one ADC level. One level of the largest tile scale bounds every change:
+    level = float(outs["native"].abs().max()) * 2 / base.forward.adc.steps * 2
+    assert float(diff.max()) <= level
+    # and most outputs are unchanged: a change needs an ADC level crossing (measured
+    # 0.04-1.5 % of outputs over seeds; 5 % would mean the bfloat16 path moves outputs broadly)
+    assert float((diff > 0).float().mean()) < 0.05
 
 
 def test_auto_precision_rules() -> None:

@@ -206,10 +206,17 @@ def test_few_steps_reduce_loss(case: str) -> None:
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    model.eval()
-    with torch.no_grad():
-        final = _loss(case, model, x, target).item()
-    assert final < losses[0], (losses, final)
+    # eight small Adam steps on one fixed batch: the training loss (the function being
+    # minimised) ends below where it started, and its last four steps lie below its first four
+    assert losses[-1] < losses[0] and sum(losses[4:]) < sum(losses[:4]), losses
+    # eval mode too, except with BatchNorm: its running statistics (momentum 0.1) are after
+    # eight steps still mostly those of the untrained network, so the eval-mode loss of a
+    # memorised batch is not a measure of the training
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        model.eval()
+        with torch.no_grad():
+            final = _loss(case, model, x, target).item()
+        assert final < losses[0], (losses, final)
 
 
 # ---------------------------------------------------------------- registry

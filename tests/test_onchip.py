@@ -173,25 +173,36 @@ def test_noisy_backward_differs_but_tracks_ideal() -> None:
 
 
 def test_insitu_update_expectation_matches_sgd() -> None:
-    """Many repeats of one step: mean ΔW ≈ −lr·δᵀx (constant step, no variability)."""
+    """Many repeats of one step: mean ΔW = −lr·δᵀx (constant step, no variability).
+
+    The pulse rule's expectation ε·BL·p_x·p_δ equals η·|x·δ| only while no probability is
+    clipped at 1, i.e. while η·max|x|·max|δ|/ε ≤ desired_bl per sample (bl_management then
+    needs no more than the available slots): the inputs are scaled into that regime and the
+    premise is asserted. Each element's mean over R = 300 independent repeats is compared
+    with its target within 5 standard errors, σ̂/√R from the repeats themselves (18
+    elements: P(any |z| > 5) ≈ 18·5.7e-7 ≈ 1e-5 for a correct rule)."""
+    dw, lr, repeats = 1e-3, 0.05, 300
     cfg = presets.onchip(InSituSGD(pulse=PulseUpdate(mode="fast")),
-                         SingleDeviceCell(device=quiet_constant(dw=1e-3)),
+                         SingleDeviceCell(device=quiet_constant(dw=dw)),
                          noisy_periphery=False)
     model = onchip_linear(cfg).train()
     layer = model[0]
     seed_everything(5)
     x = torch.randn(8, 6)
-    g = torch.randn(8, 3) * 0.1
-    lr = 0.05
+    g = torch.randn(8, 3)
+    bl = PulseUpdate().desired_bl
+    peak = lr * x.abs().amax(1, keepdim=True) * g.abs().amax(1, keepdim=True) / dw  # per sample
+    g = g * (0.8 * bl / float(peak.max()))
+    assert float((lr * x.abs().amax(1) * g.abs().amax(1) / dw).max()) <= bl
     opt = AnalogSGD(model.parameters(), lr=lr)
     w0 = layer.weight.detach().clone()  # initialised on the first forward below
     deltas = []
     state = tiles_of_layer(layer).onchip
     saved = state.get_extra_state()
-    for _ in range(300):
+    for _ in range(repeats):
         state.set_extra_state(saved)
         layer.weight.data.copy_(w0)
-        state.generator.manual_seed(len(deltas) + SEED_OFFSET)
+        state.generator.manual_seed(len(deltas) + 1000 * SEED_OFFSET)
         opt.zero_grad()
         model(x).backward(g)
         if not deltas:
@@ -199,9 +210,12 @@ def test_insitu_update_expectation_matches_sgd() -> None:
             saved = state.get_extra_state()
         opt.step()
         deltas.append(layer.weight.detach() - w0)
-    mean = torch.stack(deltas).mean(0)
+    stack = torch.stack(deltas)
+    mean, sem = stack.mean(0), stack.std(0) / math.sqrt(repeats)
     target = -lr * g.t() @ x
-    assert torch.allclose(mean, target, atol=0.1 * float(target.abs().max()))
+    assert bool((sem > 0).all())  # the update is stochastic: a zero spread is a bug too
+    z = (mean - target) / sem
+    assert float(z.abs().max()) < 5.0, z
 
 
 def test_mixed_precision_chi_bookkeeping_is_exact() -> None:
