@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import aimc
+from aimc.data.paths import _KNOWN
 from aimc.errors import CheckpointError, StateError
 
 __all__ = ["code_version", "same_code", "claim_run_folder", "portable_path",
@@ -209,8 +210,7 @@ def _data_arg(arg: str) -> str:
     if env is not None and (p == env or env in p.parents):
         return str(portable_path(p, env))
     # the value is either a root (holding dataset folders) or one dataset folder
-    known = {"mnist", "fashion_mnist", "fashion-mnist", "cifar10", "cifar10_jpeg", "cifar-10",
-             "ptb", "sst2", "SST-2", "fsdd", "speech_commands", "vww"}
+    known = {sub for subs, _ in _KNOWN.values() for sub in subs}  # dataset sub-folders
     if p.name in known:
         return f"$AIMC_DATA/{p.name}"
     return "$AIMC_DATA"
