@@ -1,17 +1,23 @@
 """Ideal limit: with ``presets.ideal()`` every analog layer equals its torch layer.
 
-Forward outputs, input gradients and every parameter gradient are compared with
-``torch.testing.assert_close`` (float32 default tolerances).
+Forward outputs, input gradients and every parameter gradient are compared element-wise within
+the summation-order bound of ``tests/float_bounds.py``: ``atol = 5·√2·u·√N·S·max|ref|``, where
+``N`` is the longest sum feeding the compared tensor and ``S`` the number of sequential stages
+(recurrence steps, layers, forward + backward sweep) whose rounding errors add up. Each test
+states its ``N`` and ``S``; the tiles change the order of the sums (512-row splits), torch's
+kernels change it per CPU family, and nothing else may differ.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import torch
+from float_bounds import assert_close_sum_order
 from seeding import seed_everything, seeded
 from torch import Tensor, nn
 
@@ -64,18 +70,24 @@ def _run(module: nn.Module, args: tuple, kwargs: dict,
     return [o.detach() for o in outs], in_grads, p_grads
 
 
-def assert_same_as_torch(ref: nn.Module, analog: nn.Module, *args: Any,
-                         call: Callable[..., Any] | None = None, **kwargs: Any) -> None:
-    """Forward outputs, input grads and parameter grads of ``analog`` equal ``ref``'s."""
+def assert_same_as_torch(ref: nn.Module, analog: nn.Module, *args: Any, terms: int,
+                         stages: int = 1, call: Callable[..., Any] | None = None,
+                         **kwargs: Any) -> None:
+    """Forward outputs, input grads and parameter grads of ``analog`` equal ``ref``'s within
+    the summation-order bound for sums of up to ``terms`` products over ``stages`` stages."""
     out_r, in_r, p_r = _run(ref, args, kwargs, call)
     out_a, in_a, p_a = _run(analog, args, kwargs, call)
+
+    def check(a: Tensor, r: Tensor, what: str) -> None:
+        assert_close_sum_order(a, r, terms, stages, what)
+
     assert len(out_r) == len(out_a) and out_r
-    for r, a in zip(out_r, out_a, strict=True):
-        torch.testing.assert_close(a, r)
+    for i, (r, a) in enumerate(zip(out_r, out_a, strict=True)):
+        check(a, r, f"output {i}")
     assert len(in_r) == len(in_a)
-    for r, a in zip(in_r, in_a, strict=True):
+    for i, (r, a) in enumerate(zip(in_r, in_a, strict=True)):
         assert r is not None and a is not None
-        torch.testing.assert_close(a, r)
+        check(a, r, f"input grad {i}")
     assert p_r, "reference module has no parameters"
     for name, g in p_r.items():
         assert name in p_a, f"analog layer lacks parameter {name}"
@@ -83,7 +95,7 @@ def assert_same_as_torch(ref: nn.Module, analog: nn.Module, *args: Any,
             assert p_a[name] is None or not p_a[name].any(), name
         else:
             assert p_a[name] is not None, f"no gradient for {name}"
-            torch.testing.assert_close(p_a[name], g, msg=lambda m, n=name: f"{n}: {m}")
+            check(p_a[name], g, f"grad {name}")
 
 
 @pytest.fixture(autouse=True)
@@ -98,17 +110,27 @@ def test_linear_ideal(bias: bool, shape: tuple[int, ...]) -> None:
     ref = nn.Linear(600, 7, bias=bias)
     analog = AnalogLinear.from_float(copy.deepcopy(ref), IDEAL)
     assert analog.tiles.geometry.num_tiles >= 2  # 600 inputs > 512 rows
-    assert_same_as_torch(ref, analog, torch.randn(shape))
+    # longest sum: the 600-term fan-in (weight grads sum ≤ 6 rows, input grads 7 outputs)
+    assert_same_as_torch(ref, analog, torch.randn(shape), terms=600)
 
 
 def test_linear_ideal_via_convert() -> None:
     ref = nn.Linear(20, 3)
     analog = aimc.convert_to_analog(ref, IDEAL)
     assert isinstance(analog, AnalogLinear)
-    assert_same_as_torch(ref, analog, torch.randn(4, 20))
+    assert_same_as_torch(ref, analog, torch.randn(4, 20), terms=20)
 
 
 # ----------------------------------------------------------------------------- Conv
+def _conv_terms(kw: dict, dims: int, positions: int) -> int:
+    """Longest sum in a conv's forward/backward: fan-in ``C_in/g·k`` (outputs), fan-out
+    ``C_out/g·k`` (input grads) or ``positions`` = batch × output positions (weight grads)."""
+    k = kw["kernel_size"]
+    taps = math.prod(k) if isinstance(k, tuple) else k ** dims
+    g = kw.get("groups", 1)
+    return max(kw["in_channels"] // g * taps, kw["out_channels"] // g * taps, positions)
+
+
 CONV1D_CASES = [
     dict(in_channels=4, out_channels=6, kernel_size=3),
     dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=2, dilation=2),
@@ -128,7 +150,7 @@ def test_conv1d_ideal(kw: dict, batched: bool) -> None:
     ref = nn.Conv1d(**kw)
     analog = AnalogConv1d.from_float(copy.deepcopy(ref), IDEAL)
     x = torch.randn(2, kw["in_channels"], 11) if batched else torch.randn(kw["in_channels"], 11)
-    assert_same_as_torch(ref, analog, x)
+    assert_same_as_torch(ref, analog, x, terms=_conv_terms(kw, 1, positions=2 * 11))
 
 
 CONV2D_CASES = [
@@ -154,7 +176,7 @@ def test_conv2d_ideal(kw: dict, batched: bool) -> None:
     analog = AnalogConv2d.from_float(copy.deepcopy(ref), IDEAL)
     c = kw["in_channels"]
     x = torch.randn(2, c, 7, 6) if batched else torch.randn(c, 7, 6)
-    assert_same_as_torch(ref, analog, x)
+    assert_same_as_torch(ref, analog, x, terms=_conv_terms(kw, 2, positions=2 * 7 * 6))
 
 
 def test_conv2d_large_spans_several_tiles() -> None:
@@ -183,7 +205,8 @@ def test_rnn_ideal_two_layer_bidirectional(torch_cls: type, analog_cls: type, ba
     analog = analog_cls.from_float(copy.deepcopy(ref), IDEAL)
     x = torch.randn(3, 4, 5) if batch_first else torch.randn(4, 3, 5)  # batch 3, length 4
     args = (x, _initial_state(torch_cls, 4, 3, 6)) if with_state else (x,)
-    assert_same_as_torch(ref, analog, *args)
+    # N: layer 2 sums 2·6 inputs + 6 hidden + bias; S: 4 steps × 2 layers, forward + backward
+    assert_same_as_torch(ref, analog, *args, terms=19, stages=2 * 4 * 2)
 
 
 @pytest.mark.parametrize("torch_cls,analog_cls", RNN_TYPES, ids=["LSTM", "GRU"])
@@ -193,14 +216,15 @@ def test_rnn_ideal_unbatched(torch_cls: type, analog_cls: type, with_state: bool
     analog = analog_cls.from_float(copy.deepcopy(ref), IDEAL)
     x = torch.randn(4, 5)
     args = (x, _initial_state(torch_cls, 4, None, 6)) if with_state else (x,)
-    assert_same_as_torch(ref, analog, *args)
+    assert_same_as_torch(ref, analog, *args, terms=19, stages=2 * 4 * 2)
 
 
 @pytest.mark.parametrize("torch_cls,analog_cls", RNN_TYPES, ids=["LSTM", "GRU"])
 def test_rnn_ideal_no_bias_single_layer(torch_cls: type, analog_cls: type) -> None:
     ref = torch_cls(5, 6, bias=False, batch_first=True)
     analog = analog_cls.from_float(copy.deepcopy(ref), IDEAL)
-    assert_same_as_torch(ref, analog, torch.randn(2, 3, 5))
+    # N: 5 inputs + 6 hidden; S: 3 steps, forward + backward
+    assert_same_as_torch(ref, analog, torch.randn(2, 3, 5), terms=11, stages=2 * 3)
 
 
 @pytest.mark.parametrize("torch_cls,analog_cls", RNN_TYPES, ids=["LSTM", "GRU"])
@@ -208,10 +232,16 @@ def test_rnn_ideal_input_spans_two_tiles(torch_cls: type, analog_cls: type) -> N
     ref = torch_cls(520, 4)
     analog = analog_cls.from_float(copy.deepcopy(ref), IDEAL)
     assert analog.tile_arrays["weight_ih_l0"].geometry.num_tiles == 2
-    assert_same_as_torch(ref, analog, torch.randn(3, 2, 520))
+    # N: 520 inputs (512 + 8 rows on two tiles) + 4 hidden + bias; S: 3 steps, fwd + bwd
+    assert_same_as_torch(ref, analog, torch.randn(3, 2, 520), terms=525, stages=2 * 3)
 
 
 # ----------------------------------------------------------------------------- attention
+# N: embed 8 + bias (in/out projections), src 5 (softmax·V), batch × tgt 8 (weight grads);
+# S: in-projection, QKᵀ + softmax, A·V, out-projection, each forward and backward
+MHA_TERMS, MHA_STAGES = 10, 2 * 4
+
+
 def _mha_pair(batch_first: bool = False, kdim: int | None = None, vdim: int | None = None,
               bias: bool = True) -> tuple[nn.MultiheadAttention, nn.Module]:
     ref = nn.MultiheadAttention(8, 2, bias=bias, kdim=kdim, vdim=vdim, batch_first=batch_first)
@@ -239,19 +269,20 @@ def test_mha_ideal_self_attention(batch_first: bool, need_weights: bool, train: 
     ref.train(train)
     analog.train(train)
     q, _, _ = _qkv(batch_first, src=4)
-    assert_same_as_torch(ref, analog, q, q, q, need_weights=need_weights)
+    assert_same_as_torch(ref, analog, q, q, q, need_weights=need_weights, terms=MHA_TERMS,
+                         stages=MHA_STAGES)
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_mha_ideal_kdim_vdim(batch_first: bool) -> None:
     ref, analog = _mha_pair(batch_first, kdim=5, vdim=3)
     assert not analog._qkv_same_embed_dim
-    assert_same_as_torch(ref, analog, *_qkv(batch_first, 5, 3))
+    assert_same_as_torch(ref, analog, *_qkv(batch_first, 5, 3), terms=MHA_TERMS, stages=MHA_STAGES)
 
 
 def test_mha_ideal_no_bias() -> None:
     ref, analog = _mha_pair(bias=False)
-    assert_same_as_torch(ref, analog, *_qkv(False))
+    assert_same_as_torch(ref, analog, *_qkv(False), terms=MHA_TERMS, stages=MHA_STAGES)
 
 
 def _masks(kind: str, n: int = 2, tgt: int = 4, src: int = 5) -> dict[str, Tensor]:
@@ -284,7 +315,7 @@ MASK_KINDS = ["key_padding_mask", "attn_mask_bool", "attn_mask_float", "attn_mas
 def test_mha_ideal_masks(kind: str, need_weights: bool) -> None:
     ref, analog = _mha_pair(batch_first=True, kdim=5, vdim=6)
     assert_same_as_torch(ref, analog, *_qkv(True, 5, 6), need_weights=need_weights,
-                         **_masks(kind))
+                         **_masks(kind), terms=MHA_TERMS, stages=MHA_STAGES)
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
@@ -293,7 +324,7 @@ def test_mha_ideal_per_head_weights(batch_first: bool) -> None:
     _, w = analog(*_qkv(batch_first), average_attn_weights=False)
     assert w is not None and w.shape == (2, 2, 4, 5)
     assert_same_as_torch(ref, analog, *_qkv(batch_first), average_attn_weights=False,
-                         **_masks("both_bool"))
+                         **_masks("both_bool"), terms=MHA_TERMS, stages=MHA_STAGES)
 
 
 @pytest.mark.parametrize("kind", [None, "attn_mask_bool", "attn_mask_float"])
@@ -302,31 +333,38 @@ def test_mha_ideal_unbatched(kind: str | None, need_weights: bool) -> None:
     ref, analog = _mha_pair(kdim=5, vdim=6)
     masks = _masks(kind) if kind else {}
     assert_same_as_torch(ref, analog, *_qkv(False, 5, 6, n=None), need_weights=need_weights,
-                         **masks)
+                         **masks, terms=MHA_TERMS, stages=MHA_STAGES)
 
 
 def test_mha_ideal_is_causal() -> None:
     ref, analog = _mha_pair(batch_first=True)
     q, _, _ = _qkv(True, src=4)
     causal = torch.ones(4, 4, dtype=torch.bool).triu(1)
-    assert_same_as_torch(ref, analog, q, q, q, attn_mask=causal, is_causal=True)
     assert_same_as_torch(ref, analog, q, q, q, attn_mask=causal, is_causal=True,
-                         need_weights=False)
+                         terms=MHA_TERMS, stages=MHA_STAGES)
+    assert_same_as_torch(ref, analog, q, q, q, attn_mask=causal, is_causal=True,
+                         need_weights=False, terms=MHA_TERMS, stages=MHA_STAGES)
 
 
 def test_mha_ideal_unbatched_key_padding_mask() -> None:
     ref, analog = _mha_pair()
     kpm = torch.tensor([False, False, True, False, True])
-    assert_same_as_torch(ref, analog, *_qkv(False, n=None), key_padding_mask=kpm)
+    assert_same_as_torch(ref, analog, *_qkv(False, n=None), key_padding_mask=kpm,
+                         terms=MHA_TERMS, stages=MHA_STAGES)
 
 
 def test_mha_from_float_projections_ideal() -> None:
     ref = nn.MultiheadAttention(8, 2, kdim=5, vdim=6)
     analog = AnalogMultiheadAttention.from_float(copy.deepcopy(ref), IDEAL)
-    assert_same_as_torch(ref, analog, *_qkv(False, 5, 6))
+    assert_same_as_torch(ref, analog, *_qkv(False, 5, 6), terms=MHA_TERMS, stages=MHA_STAGES)
 
 
 # ----------------------------------------------------------------------------- transformer
+# N: feed-forward width 24 + bias (batch × seq = 12 for weight grads, d_model 16 for the norms);
+# S: 2 layers × (4 attention stages + 2 feed-forward + 2 norms), forward and backward
+ENC_TERMS, ENC_STAGES = 25, 2 * 2 * 8
+
+
 def _encoder(batch_first: bool = True, norm_first: bool = False) -> nn.TransformerEncoder:
     layer = nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=24, dropout=0.0,
                                        batch_first=batch_first, norm_first=norm_first)
@@ -351,8 +389,9 @@ def test_transformer_encoder_ideal_train(batch_first: bool, norm_first: bool) ->
     x = torch.randn(2, 6, 16) if batch_first else torch.randn(6, 2, 16)
     kpm = torch.zeros(2, 6, dtype=torch.bool)
     kpm[1, -2:] = True
-    assert_same_as_torch(ref, analog, x)
-    assert_same_as_torch(ref, analog, x, src_key_padding_mask=kpm)
+    assert_same_as_torch(ref, analog, x, terms=ENC_TERMS, stages=ENC_STAGES)
+    assert_same_as_torch(ref, analog, x, src_key_padding_mask=kpm, terms=ENC_TERMS,
+                         stages=ENC_STAGES)
 
 
 @pytest.mark.parametrize("with_mask", [False, True])
@@ -376,10 +415,10 @@ def test_transformer_encoder_ideal_eval(monkeypatch: pytest.MonkeyPatch, with_ma
     _no_fast_path(monkeypatch)  # the fast path is enabled again but must not be taken
     with torch.no_grad():
         got = analog(x, **kw)
-    torch.testing.assert_close(got, expected)
+    assert_close_sum_order(got, expected, ENC_TERMS, ENC_STAGES // 2, "eval output")
     # gradients (eval mode, no_grad off: torch skips the fast path when grad is needed)
     monkeypatch.undo()
-    assert_same_as_torch(ref, analog, x, **kw)
+    assert_same_as_torch(ref, analog, x, **kw, terms=ENC_TERMS, stages=ENC_STAGES)
 
 
 def test_transformer_encoder_eval_uses_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -447,21 +486,25 @@ def test_from_float_copies_requires_grad_and_keeps_source() -> None:
 
 
 # ----------------------------------------------------------------------------- float64
-@pytest.mark.parametrize("make,shape", [
-    (lambda: nn.Linear(600, 5), (3, 600)),
-    (lambda: nn.Conv2d(64, 4, 3, padding=1, groups=2), (2, 64, 5, 5)),
-    (lambda: nn.GRU(5, 4, num_layers=2, bidirectional=True), (3, 2, 5)),
-    (lambda: nn.LSTM(5, 4, batch_first=True), (2, 3, 5)),
+@pytest.mark.parametrize("make,shape,terms,stages", [
+    (lambda: nn.Linear(600, 5), (3, 600), 600, 1),
+    (lambda: nn.Conv2d(64, 4, 3, padding=1, groups=2), (2, 64, 5, 5), 32 * 9, 1),
+    (lambda: nn.GRU(5, 4, num_layers=2, bidirectional=True), (3, 2, 5), 13, 2 * 3 * 2),
+    (lambda: nn.LSTM(5, 4, batch_first=True), (2, 3, 5), 10, 2 * 3),
 ], ids=["linear", "conv2d", "gru", "lstm"])
-def test_ideal_float64_is_tight(make, shape: tuple[int, ...]) -> None:
+def test_ideal_float64_is_tight(make, shape: tuple[int, ...], terms: int, stages: int) -> None:
+    """Same bounds with u = 2⁻⁵³: ~5e8× tighter than float32, so float32 anywhere in the
+    analog path (a cast, a float32 buffer) fails this test."""
     ref = make().double()
     analog = aimc.convert_to_analog(ref, IDEAL)
     assert next(analog.parameters()).dtype == torch.float64
-    assert_same_as_torch(ref, analog, torch.randn(shape, dtype=torch.float64))
+    assert_same_as_torch(ref, analog, torch.randn(shape, dtype=torch.float64), terms=terms,
+                         stages=stages)
 
 
 def test_ideal_mha_float64() -> None:
     ref = nn.MultiheadAttention(8, 2, kdim=5, vdim=6, dtype=torch.float64)
     analog = aimc.convert_to_analog(ref, IDEAL)
     q, k, v = (t.double() for t in _qkv(False, 5, 6))
-    assert_same_as_torch(ref, analog, q, k, v, attn_mask=torch.randn(4, 5, dtype=torch.float64))
+    assert_same_as_torch(ref, analog, q, k, v, attn_mask=torch.randn(4, 5, dtype=torch.float64),
+                         terms=MHA_TERMS, stages=MHA_STAGES)
