@@ -246,6 +246,71 @@ def test_mixed_precision_chi_bookkeeping_is_exact() -> None:
     assert torch.allclose(applied / eps, (applied / eps).round(), atol=1e-6)
 
 
+EPS = 0.01
+#: χ (or H) before the transfer, in units of ε, and its hand-computed outcome:
+#: n = trunc(χ/ε) = (2, −1, 0) pulses, remainder χ − n·ε = (0.7, −0.6, 0.4)·ε
+#: (physics.md §3.2 step 3; rounding would give n = (3, −2, 0), remainder (−0.3, 0.4, 0.4)·ε)
+CHI_IN_EPS = (2.7, -1.6, 0.4)
+PULSES = (2.0, -1.0, 0.0)
+REMAINDER_IN_EPS = (0.7, -0.6, 0.4)
+W_ATOL = 1e-7  # one float32 rounding of a device weight |w| ≤ 1 (2⁻²⁴ ≈ 6e-8)
+
+
+def test_mixed_precision_transfer_truncates_hand_case() -> None:
+    """One step with x = (2.7, −1.6, 0.4), δ = −1, lr = ε: χ = −lr·δ·x = ε·x, then the
+    transfer applies trunc(χ/ε) pulses of exactly ε and keeps the remainder.
+
+    The devices hold float32 state: a weight |w| ≤ 1 after a step carries one float32
+    rounding, ≤ 2⁻²⁴ ≈ 6e-8, hence ``W_ATOL`` = 1e-7; χ is float64 (a few roundings of
+    numbers ≤ 0.03: 1e-12). Both are ≥ 10⁴× below the 0.3·ε a rounding transfer would move."""
+    cfg = presets.onchip(MixedPrecision(granularity=EPS),
+                         SingleDeviceCell(device=quiet_constant(dw=EPS)),
+                         noisy_periphery=False)
+    seed_everything(0)
+    model = aimc.convert_to_analog(nn.Sequential(nn.Linear(3, 1, bias=False)), cfg).double()
+    layer = model[0]
+    opt = AnalogSGD(model.parameters(), lr=EPS)
+    x = torch.tensor([CHI_IN_EPS], dtype=torch.float64)
+    model(x).backward(torch.tensor([[-1.0]], dtype=torch.float64))
+    w0 = layer.weight.detach().clone()
+    opt.step()
+    state = tiles_of_layer(layer).onchip
+    dw = (layer.weight.detach() - w0)[0]
+    torch.testing.assert_close(dw, EPS * torch.tensor(PULSES, dtype=torch.float64),
+                               rtol=0, atol=W_ATOL)
+    torch.testing.assert_close(state.accumulator[0],
+                               EPS * torch.tensor(REMAINDER_IN_EPS, dtype=torch.float64),
+                               rtol=0, atol=1e-12)
+    assert state.counters["pulses"] == 3
+
+
+def test_tiki_taka_v2_transfer_truncates_hand_case() -> None:
+    """TTv2: H[:, j] += transfer_lr·lr·A[:, j], then trunc(H/ε) pulses into C and H keeps the
+    remainder. A[:, 0] = (2.7, −1.6, 0.4)·ε, lr = transfer_lr = 1, H = C = 0 before, ideal
+    periphery (the column read is exact up to float32 device state: ``W_ATOL`` for A and C,
+    and H inherits A's float32 rounding, ≤ 0.03·2⁻²⁴ ≈ 2e-9)."""
+    cfg = presets.onchip(TikiTaka(variant=2), SingleDeviceCell(device=quiet_constant(dw=EPS)),
+                         noisy_periphery=False)
+    model = onchip_linear(cfg, 2, 3).train().double()
+    model(torch.zeros(1, 2, dtype=torch.float64))  # initialise the devices
+    state = tiles_of_layer(model[0]).onchip
+    a = torch.zeros(3, 2, dtype=torch.float64)
+    a[:, 0] = EPS * torch.tensor(CHI_IN_EPS, dtype=torch.float64)
+    state.fast.set_weight(a, state.generator)
+    state.main.set_weight(torch.zeros(3, 2, dtype=torch.float64), state.generator)
+    state.accumulator.zero_()
+    state.transfer_column = 0
+    state._transfer(cfg.on_chip.algorithm, 1.0)
+    c = state.main.weight()
+    torch.testing.assert_close(c[:, 0], EPS * torch.tensor(PULSES, dtype=torch.float64),
+                               rtol=0, atol=W_ATOL)
+    assert torch.equal(c[:, 1], torch.zeros(3, dtype=torch.float64))
+    torch.testing.assert_close(state.accumulator[:, 0].double(),
+                               EPS * torch.tensor(REMAINDER_IN_EPS, dtype=torch.float64),
+                               rtol=0, atol=1e-8)
+    assert state.transfer_column == 1
+
+
 def test_differential_refresh_keeps_weight() -> None:
     dev = pcm_preset_device()
     cfg = presets.onchip(MixedPrecision(), DifferentialCell(device=dev), noisy_periphery=False)
