@@ -36,7 +36,7 @@ def _off_dac_ties(model: nn.Module, x: torch.Tensor, unit: float) -> torch.Tenso
     below a DAC step, so the function under test is the same; 1e-3 levels is ~100 ulp of
     |v| ≤ 127, well beyond the ~1 ulp by which the two paths' quotients differ).
     """
-    ranges = [float(r) for m in model.modules()
+    ranges = [float(r.detach()) for m in model.modules()
               if getattr(m, "input_range", None) is not None for r in m.input_range]
     assert ranges, "the model has no input ranges: nothing to move off"
     x = x.clone()

@@ -337,28 +337,33 @@ def test_differential_refresh_keeps_weight() -> None:
 
 
 def test_tiki_taka_transfers_into_slow_array() -> None:
+    """The gradient goes into the fast array A; only transfers (one column read per step)
+    move the slow array C, and they move it downhill: 12 steps on min mean(out²) cut the
+    loss below half its start (measured 0.08–0.26 over four seeds for v1 and v2; a transfer
+    with the wrong sign raises it). No bias: a digital bias would learn the task alone."""
     for version in (1, 2):
         cfg = presets.onchip_tiki_taka(device=SoftBoundsDevice(dw_min=0.01), version=version,
                                        noisy_periphery=False)
-        model = onchip_linear(cfg, 4, 3).train()
+        seed_everything(version)
+        model = aimc.convert_to_analog(nn.Sequential(nn.Linear(4, 3, bias=False)), cfg).train()
         layer = model[0]
         state = tiles_of_layer(layer).onchip
-        opt = AnalogSGD(model.parameters(), lr=0.5)
         x = torch.randn(16, 4)
-        w_before = None
-        for _ in range(12):
-            opt.zero_grad()
-            model(x).pow(2).sum().backward()
-            if w_before is None:
-                w_before = layer.weight.detach().clone()
-            opt.step()
+        model(x)  # initialise the devices
+        c_before = state.main.weight()
+        first, last = _train_steps(model, lambda m=model, x=x: m(x).pow(2).mean(), 12, lr=0.5)
         assert state.fast is not None and float(state.fast.weight().abs().sum()) > 0
-        assert not torch.equal(layer.weight.detach(), w_before)
+        assert not torch.equal(state.main.weight(), c_before)
+        assert torch.equal(layer.weight.detach(), state.main.weight())  # the layer reads C
         assert state.counters["read_mvms"] == 12
+        assert last < 0.5 * first, (version, first, last)
 
 
 @pytest.mark.parametrize("preset", ["sgd", "mp", "tt"])
 def test_training_reduces_loss_on_a_linear_task(preset: str) -> None:
+    """15 epochs of on-chip training on y = W*·x recover W*: the loss falls below 0.3 of the
+    first epoch's and ‖W − W*‖/‖W*‖ from ≈ 1.3–1.5 to below 0.6 (measured over seeds 0–2:
+    loss 0.02–0.11, error 0.11–0.28 SGD, 0.02 MP, 0.21–0.48 Tiki-Taka)."""
     seed_everything(0)
     w_true = torch.randn(2, 8) * 0.3
     x = torch.randn(256, 8)
@@ -380,6 +385,8 @@ def test_training_reduces_loss_on_a_linear_task(preset: str) -> None:
             total += float(loss.detach())
         losses.append(total)
     assert losses[-1] < 0.3 * losses[0], losses
+    error = float((model[0].weight.detach() - w_true).norm() / w_true.norm())
+    assert error < 0.6, error
 
 
 def test_conv_update_pairs_reproduce_the_weight_gradient() -> None:
@@ -404,36 +411,38 @@ def test_conv_update_pairs_reproduce_the_weight_gradient() -> None:
 
 
 def test_conv1d_and_lstm_train_on_chip() -> None:
+    """Mixed precision learns a teacher's outputs: 20 steps cut the regression loss below 0.3
+    (Conv1d) and 0.7 (LSTM) of its start (measured 0.08–0.11 and 0.27–0.45 over seeds 0–2);
+    the LSTM records one input-projection pair per sequence and one recurrent pair per step."""
     cfg = presets.onchip_mixed_precision(device=quiet_constant(dw=0.001).replace(w_min=0.0))
     seed_everything(0)
-    net = nn.Sequential(nn.Conv1d(2, 3, 3, padding=1))
-    model = aimc.convert_to_analog(net, cfg).train()
-    opt = AnalogSGD(model.parameters(), lr=0.1)
-    x = torch.randn(4, 2, 10)
-    w0 = None
-    for _ in range(3):
-        opt.zero_grad()
-        model(x).pow(2).mean().backward()
-        if w0 is None:
-            w0 = model[0].weight.detach().clone()
-        opt.step()
-    assert not torch.equal(model[0].weight.detach(), w0)
+    teacher = nn.Conv1d(2, 3, 3, padding=1)
+    x = torch.randn(16, 2, 10)
+    with torch.no_grad():
+        y = teacher(x)
+    model = aimc.convert_to_analog(nn.Sequential(nn.Conv1d(2, 3, 3, padding=1)), cfg).train()
+    first, last = _train_steps(model, lambda: (model(x) - y).pow(2).mean(), 20, lr=0.1)
+    assert last < 0.3 * first, (first, last)
 
+    teacher_rnn = nn.LSTM(3, 4, batch_first=True)
+    seq = torch.randn(8, 5, 3)
+    with torch.no_grad():
+        target = teacher_rnn(seq)[0]
     lstm = aimc.convert_to_analog(nn.LSTM(3, 4, batch_first=True), cfg).train()
-    opt = AnalogSGD(lstm.parameters(), lr=5.0)
-    seq = torch.randn(2, 5, 3)
-    out, _ = lstm(seq)
-    out.pow(2).mean().backward()
+    lstm(seq)[0].pow(2).mean().backward()
     tiles = {name: t for name, t, _ in lstm.tile_weights()}
     # the input projection runs once over all steps, the recurrent one once per step
     assert tiles["weight_ih_l0"].onchip.pending == 1
     assert tiles["weight_hh_l0"].onchip.pending == 5
-    tiles = list(tiles.values())
+    for t in tiles.values():
+        t.onchip.clear_records()  # that probe backward is not part of the training
     before = [w.detach().clone() for _, _, w in lstm.tile_weights()]
-    opt.step()
-    assert any(not torch.equal(b, w) for b, (_, _, w) in zip(before, lstm.tile_weights(),
+    first, last = _train_steps(lstm, lambda: (lstm(seq)[0] - target).pow(2).mean(), 20,
+                               lr=0.5)
+    assert last < 0.7 * first, (first, last)
+    assert all(not torch.equal(b, w) for b, (_, _, w) in zip(before, lstm.tile_weights(),
                                                                strict=True))
-    assert all(t.onchip.pending == 0 for t in tiles)
+    assert all(t.onchip.pending == 0 for t in tiles.values())
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -595,6 +604,9 @@ def test_aimc_checkpoint_roundtrip_and_corrupt_onchip_state(tmp_path) -> None:  
 
 @pytest.mark.parametrize("kind", ["gru", "attention", "conv2d_exact"])
 def test_every_layer_type_trains_on_chip(kind: str) -> None:
+    """Five on-chip SGD steps on min mean(out²) change every tile and cut the loss by more
+    than half (measured 0.07–0.20 of the start over seeds 0–2; a sign error in the pulse
+    update raises it)."""
     seed_everything(0)
     mode = "exact" if kind.endswith("exact") else "fast"
     cfg = presets.onchip_sgd(SoftBoundsDevice(dw_min=0.01), mode=mode)
@@ -608,15 +620,32 @@ def test_every_layer_type_trains_on_chip(kind: str) -> None:
         net = nn.Conv2d(2, 3, 3, padding=1)
         x = torch.randn(2, 2, 6, 6)
     model = aimc.convert_to_analog(net, cfg).train()
-    opt = AnalogSGD(model.parameters(), lr=1.0)
     before = [w.detach().clone() for _, _, w in model.tile_weights()]
-    out = model(x, x, x)[0] if kind == "attention" else model(x)
-    out = out[0] if isinstance(out, tuple) else out
-    out.pow(2).mean().backward()
-    opt.step()
+    first, last = _train_steps(model, lambda: _out(model, kind, x).pow(2).mean(), 5, lr=1.0)
     after = [w.detach() for _, _, w in model.tile_weights()]
-    assert any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
+    assert all(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
     assert all(t.onchip.pending == 0 for _, t, _ in model.tile_weights())
+    assert last < 0.5 * first, (first, last)
+
+
+def _out(model: nn.Module, kind: str, x: torch.Tensor) -> torch.Tensor:
+    out = model(x, x, x)[0] if kind == "attention" else model(x)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def _train_steps(model: nn.Module, loss_fn, steps: int, lr: float  # type: ignore[no-untyped-def]
+                 ) -> tuple[float, float]:
+    """The loss before and after ``steps`` AnalogSGD steps on ``loss_fn`` (same batch)."""
+    opt = AnalogSGD(model.parameters(), lr=lr)
+    with torch.no_grad():
+        first = float(loss_fn())
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_fn().backward()
+        opt.step()
+    with torch.no_grad():
+        last = float(loss_fn())
+    return first, last
 
 
 def test_counters_skip_the_first_layers_transposed_mvm() -> None:
