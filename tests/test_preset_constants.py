@@ -22,7 +22,14 @@ from seeding import seeded
 from aimc import presets
 from aimc.config import Converter
 from aimc.config.device import PCMNoiseModel
-from aimc.config.onchip import DifferentialCell, MixedPrecision, PulseUpdate, aihwkit_backward_io
+from aimc.config.onchip import (
+    DifferentialCell,
+    InSituSGD,
+    MixedPrecision,
+    PulseUpdate,
+    SingleDeviceCell,
+    aihwkit_backward_io,
+)
 from aimc.config.pulsed import (
     ConstantStepDevice,
     ExpStepDevice,
@@ -285,3 +292,36 @@ def test_rasch2023_forward_noise_statistics() -> None:
 
 def test_pcm_noise_model_default_is_the_preset_device() -> None:
     assert presets.rasch2023().device == PCMNoiseModel()
+
+
+@pytest.mark.parametrize("name", ["onchip_sgd", "onchip_mixed_precision", "onchip_tiki_taka"])
+def test_onchip_presets_default_to_aihwkit_periphery(name: str) -> None:
+    """Forward and backward MVMs use aihwkit's default periphery unless told otherwise;
+    ``noisy_periphery=False`` makes both ideal (forward ideal, backward None)."""
+    make = presets.PRESETS[name]
+    noisy = make()
+    assert noisy.forward == presets.onchip_io()
+    assert noisy.on_chip.backward == aihwkit_backward_io()
+    quiet = make(noisy_periphery=False)
+    assert quiet.forward.is_ideal and quiet.on_chip.backward is None
+
+
+def test_onchip_preset_arguments_reach_the_config() -> None:
+    """Every argument of the on-chip presets lands where its docstring says."""
+    dev = ConstantStepDevice(dw_min=0.005)
+    sgd = presets.onchip_sgd(dev, mode="exact")
+    assert sgd.on_chip.algorithm.pulse.mode == "exact" and sgd.on_chip.cell.device == dev
+    mp = presets.onchip_mixed_precision(pcm_preset_device().replace(dw_min=0.02),
+                                        granularity=0.03, devices_per_sign=3)
+    assert mp.on_chip.algorithm.granularity == 0.03
+    assert mp.on_chip.cell.devices_per_sign == 3
+    assert mp.on_chip.cell.device.dw_min == 0.02
+    tt = presets.onchip_tiki_taka(dev, version=2, mode="exact")
+    assert tt.on_chip.algorithm.variant == 2 and tt.on_chip.algorithm.pulse.mode == "exact"
+    assert tt.on_chip.cell.device == dev
+    base = presets.onchip(weight_scale=2.5)
+    assert base.on_chip.weight_scale == 2.5
+    assert base.on_chip.algorithm == InSituSGD() and base.on_chip.cell == SingleDeviceCell()
+    assert base.device == PCMNoiseModel() and base.input_range is None
+    assert base.drift_compensation.to_dict()["type"] == "GlobalCompensation"
+    assert not base.training.remap and base.training.clip.to_dict()["type"] == "NoClip"
