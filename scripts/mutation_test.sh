@@ -9,6 +9,7 @@
 # mutants/ folder never touches the repository; re-running in the same WORKDIR resumes
 # (mutmut keeps its results in WORKDIR/mutants). Extra arguments replace the only_mutate
 # globs, e.g. `scripts/mutation_test.sh /tmp/m "src/aimc/presets.py"`.
+# MUTMUT_CHILDREN sets the parallel workers (default: all cores).
 # Needs the dev virtual environment (.venv) of this checkout; installs mutmut 3.8.1 into it.
 # Writes WORKDIR/summary.txt (counts and score) and WORKDIR/survivors.txt (one diff per
 # surviving mutant); docs/testing.md records the last run and the survivors judged harmless.
@@ -33,7 +34,7 @@ open("pyproject.toml", "w").write(text)
 EOF
 fi
 MUTMUT="$ROOT/.venv/bin/mutmut"
-"$MUTMUT" run --max-children "$(nproc)" || true
+"$MUTMUT" run --max-children "${MUTMUT_CHILDREN:-$(nproc)}" || true
 "$MUTMUT" results --all true > results.txt 2>&1 || true
 "$PY" - <<'EOF'
 import collections, re
