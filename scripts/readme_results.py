@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Render the README's measured-results block from the stored result files.
+
+Every number between the README's ``<!-- results:begin -->`` and ``<!-- results:end -->``
+markers comes from a JSON file under ``benchmarks/results/`` (timings, ratios to plain
+PyTorch in the same run, peers from ``benchmarks/results/peers/``); nothing is typed by hand.
+
+    .venv/bin/python scripts/readme_results.py           # print the block
+    .venv/bin/python scripts/readme_results.py --write   # replace it in README.md
+
+``tests/test_documented_numbers.py`` fails when the README's block differs from what this
+renders, so a re-run benchmark or an edited number shows up in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def _load(name: str) -> dict[str, Any]:
+    return json.loads((RESULTS / name).read_text(encoding="utf-8"))
+
+
+def _ratio(rows: list[dict[str, Any]], key: str, **match: Any) -> float:
+    hits = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+    if len(hits) != 1:
+        raise KeyError(f"{len(hits)} rows match {match}")
+    return float(hits[0][key])
+
+
+def _x(v: float) -> str:
+    return f"{v:.1f}×" if v < 100 else f"{v:.0f}×"
+
+
+def _source(name: str, data: dict[str, Any]) -> str:
+    env = data.get("env_start", {})
+    cpu = env.get("cpu", "?")
+    threads = env.get("threads", env.get("torch_threads", "?"))
+    when = data.get("date", "date not recorded")
+    return f"`benchmarks/results/{name}` ({when}; {cpu}, {threads} threads)"
+
+
+def inference_table() -> list[str]:
+    """Median forward time / FP32 median, same run; aihwkit from its own run vs its FP32."""
+    ours = _load("inference_cpu.json")
+    batches = sorted({r["batch"] for r in ours["results"]})
+    lines = ["Inference (forward pass, 1 h after programming), time ÷ the same model in FP32 "
+             f"PyTorch: aimc from {_source('inference_cpu.json', ours)}, aihwkit 1.1.0 from "
+             "`benchmarks/results/peers/aihwkit_inference_{mlp,cnn}.json`.", "",
+             "| model | " + " | ".join(f"batch {b}" for b in batches) + " |",
+             "|---|" + "---:|" * len(batches)]
+    for model in ("mlp", "cnn"):
+        peer = _load(f"peers/aihwkit_inference_{model}.json")["results"]
+        for label, rows, config in (
+                ("aimc `rasch2023`", ours["results"], "rasch2023"),
+                ("aihwkit `StandardHWATrainingPreset`", peer, "standard_preset")):
+            cells = [_x(_ratio(rows, "ratio_vs_fp32_median", model=model, config=config,
+                               batch=b)) for b in batches]
+            lines.append(f"| {model.upper()}, {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def training_table() -> list[str]:
+    """HWA training step (forward, backward, optimizer) / FP SGD step, same run."""
+    data = _load("training_cpu.json")
+    rows = data["results"]
+    batches = sorted({r["batch"] for r in rows})
+    lines = ["Hardware-aware training step ÷ an FP32 SGD step of the same model, same run "
+             f"({_source('training_cpu.json', data)}; aihwkit-lightning 2.1.0 in that run):",
+             "", "| model, config | " + " | ".join(f"batch {b}" for b in batches) + " |",
+             "|---|" + "---:|" * len(batches)]
+    for model in ("mlp", "cnn"):
+        for label, config in (("aimc `rasch2023_hwa`", "aimc_rasch2023_hwa"),
+                              ("aimc, lightning's recipe", "aimc_matched"),
+                              ("aihwkit-lightning, its recipe", "lightning_hwa")):
+            cells = [_x(_ratio(rows, "ratio_vs_fp_median", model=model, config=config,
+                               batch=b)) for b in batches]
+            lines.append(f"| {model.upper()}, {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def onchip_table() -> list[str]:
+    """On-chip training step / FP SGD step at batch 64; aihwkit's C++ from its own run."""
+    data = _load("onchip_cpu.json")
+    one = data["supplements"][0]
+    peer2 = _load("peers/aihwkit_training_onchip.json")["results"]
+    peer1 = _load("peers/aihwkit_training_onchip.1thread.json")["results"]
+    lines = ["On-chip training step of an MLP 784-256-10, batch 64, ÷ a plain torch SGD step "
+             f"({_source('onchip_cpu.json', data)}; the 1-thread column from that session's "
+             "1-thread run), and the step time of aimc and of aihwkit 1.1.0's C++ simulator "
+             "(`benchmarks/results/peers/aihwkit_training_onchip*.json`) in milliseconds:",
+             "", "| algorithm | aimc ÷ FP, 2 threads | aimc ÷ FP, 1 thread | aimc ms, 2 / 1 "
+             "threads | aihwkit ms, 2 / 1 threads |", "|---|---:|---:|---:|---:|"]
+    for config, label in (("aimc_sgd_constant_exact", "in-situ SGD, constant step, `exact`"),
+                          ("aimc_sgd_constant_fast", "in-situ SGD, constant step, `fast`"),
+                          ("aimc_sgd_softbounds_exact", "in-situ SGD, soft bounds, `exact`"),
+                          ("aimc_mixed_precision", "mixed precision, soft bounds"),
+                          ("aimc_mixed_precision_pcm", "mixed precision, PCM pair"),
+                          ("aimc_tiki_taka", "Tiki-Taka v1"),
+                          ("aimc_tiki_taka_v2", "Tiki-Taka v2")):
+        ratios, ms = [], []
+        for rows in (data["results"], one["aimc"]["results"]):
+            ratios.append(_x(_ratio(rows, "ratio_vs_fp_median", config=config, batch=64)))
+            ms.append(f"{1e3 * _ratio(rows, 'median_s', config=config, batch=64):.2f}")
+        peer = data["configs"][config].get("aihwkit_peer")
+        pms = " / ".join(f"{1e3 * _ratio(p, 'median_s', config=peer, batch=64):.2f}"
+                         for p in (peer2, peer1)) if peer else "–"
+        lines.append(f"| {label} | {ratios[0]} | {ratios[1]} | {' / '.join(ms)} | {pms} |")
+    return lines
+
+
+def modes_table() -> list[str]:
+    """In-situ SGD on MNIST, exact vs fast pulse sampling: test accuracy mean ± std."""
+    data = _load("onchip_modes_mnist.json")
+    lines = [f"In-situ SGD on MNIST, `exact` vs `fast` pulse updates (`{data['command']}`, "
+             f"{data['date'][:10]}, aimc {data['aimc']}; test accuracy %, mean ± sample std "
+             "over seeds):", "", "| device | exact | fast |", "|---|---:|---:|"]
+    for device, by_mode in data["results"].items():
+        cells = []
+        for mode in ("exact", "fast"):
+            acc = [100 * a for a in by_mode[mode]]
+            cells.append(f"{statistics.mean(acc):.2f} ± {statistics.stdev(acc):.2f} "
+                         f"(n = {len(acc)})")
+        lines.append(f"| {device.replace('_', ' ')} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render() -> str:
+    parts = [BEGIN,
+             "<!-- generated by scripts/readme_results.py from benchmarks/results/*.json; "
+             "do not edit by hand -->", ""]
+    for table in (inference_table(), training_table(), onchip_table(), modes_table()):
+        parts += table + [""]
+    parts.append("These runs predate the code-version stamp of the result files (they were made "
+                 "by aimc 0.1.0 code older than this README); re-run a benchmark with the "
+                 "command in its `.md` next to the JSON to refresh it.")
+    parts.append(END)
+    return "\n".join(parts)
+
+
+def replace_block(readme: str, block: str) -> str:
+    start, end = readme.find(BEGIN), readme.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"README.md has no {BEGIN} … {END} block")
+    return readme[:start] + block + readme[end + len(END):]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="replace the block in README.md")
+    args = ap.parse_args(argv)
+    block = render()
+    if args.write:
+        path = ROOT / "README.md"
+        path.write_text(replace_block(path.read_text(encoding="utf-8"), block),
+                        encoding="utf-8")
+    else:
+        print(block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
