@@ -604,6 +604,7 @@ def test_registered_checksums_are_well_formed() -> None:
 
 # --- real shared data (skipped when absent) ---------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared datasets (../shared/data) not present")
 def test_real_shared_datasets() -> None:
     x, y = load_mnist(SHARED / "mnist", "test").tensors

@@ -221,6 +221,7 @@ def test_cli(data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "error:" in err and "--data DIR" in err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_MNIST / "train-labels-idx1-ubyte.gz").is_file(),
                     reason="shared MNIST (../shared/data/mnist) not present")
 def test_real_mnist_subset(tmp_path: Path) -> None:
