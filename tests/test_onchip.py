@@ -777,3 +777,28 @@ def test_count_sampler_mean_and_variance(mean: float, var: float) -> None:
     assert abs(float(n.mean()) - mean) < 5 * math.sqrt(var / 200_000)
     assert float(n.min()) >= 0
     assert abs(float(n.var()) - var) < 0.03 * var + 0.01
+
+
+@pytest.mark.parametrize("variant", [1, 2])
+def test_tiki_taka_transfer_reads_columns_in_order_from_its_own_generator(variant: int
+                                                                          ) -> None:
+    """Columns are read 0, 1, 2, 0, … (aihwkit's order), and the transfer's pulse trains
+    come from the layer's generator: two identical layers trained on the same data agree
+    exactly whatever the global RNG holds between steps."""
+    cfg = presets.onchip_tiki_taka(device=SoftBoundsDevice(dw_min=0.01), version=variant)
+    weights = []
+    for global_seed in (1, 2):
+        model = onchip_linear(cfg, 3, 2).train()
+        state = tiles_of_layer(model[0]).onchip
+        opt = AnalogSGD(model.parameters(), lr=0.5)
+        x = torch.randn(8, 3, generator=seeded(4))
+        columns = []
+        for _ in range(4):
+            torch.manual_seed(global_seed * 100 + len(columns))
+            opt.zero_grad()
+            model(x).pow(2).mean().backward()
+            opt.step()
+            columns.append(state.transfer_column)
+        assert columns == [1, 2, 0, 1]
+        weights.append(state.main.weight())
+    assert torch.equal(weights[0], weights[1])

@@ -462,6 +462,44 @@ def test_iterative_bound_management_with_standard_converters():
     assert float(y_t) == pytest.approx(20.0, abs=1e-9)
 
 
+def test_iterative_bound_management_is_per_vector_with_quantising_converters():
+    """8-bit DAC/ADC, two vectors: x = 1 (y = 64, saturates) and x = 0.05 (y = 3.2, does
+    not). Iterative BM halves only the first vector's input until its output fits (factor 8,
+    64/8 = 8 < 10), so its result is exactly 8 × the no-BM MVM of x/8, and the second
+    vector's result is bit-identical to no BM. A BM that scaled every vector of the batch, or
+    halved past the first unsaturated factor, would quantise both differently."""
+    rows = 64
+    geom = LinearGeometry(in_features=rows, out_features=2, max_rows=rows)
+    w = torch.ones(1, 2, rows, dtype=F64)
+    x = torch.stack((torch.ones(rows, dtype=F64), torch.full((rows,), 0.05, dtype=F64)))
+    ones = torch.ones(1, 2, dtype=F64)
+    plain = _io(adc=ADC, dac=DAC)
+    y_bm = analog_mvm(geom.to_tiles(x), w,
+                      _io(adc=ADC, dac=DAC, bound_management=IterativeBoundManagement()),
+                      geom, out_scale=ones)
+    y_none = analog_mvm(geom.to_tiles(x), w, plain, geom, out_scale=ones)
+    y_eighth = analog_mvm(geom.to_tiles(x / 8), w, plain, geom, out_scale=ones)
+    torch.testing.assert_close(y_bm[0], 8 * y_eighth[0], rtol=1e-12, atol=0)
+    assert torch.equal(y_bm[1], y_none[1])
+
+
+def test_iterative_bound_management_draws_from_the_given_generator():
+    """With output noise the recomputed MVMs draw from the caller's generator: the same
+    generator seed gives the same result whatever the global RNG holds."""
+    rows = 64
+    geom = LinearGeometry(in_features=rows, out_features=2, max_rows=rows)
+    w = torch.ones(1, 2, rows, dtype=F64)
+    xt = geom.to_tiles(torch.ones(3, rows, dtype=F64))
+    io = _io(adc=ADC, dac=DAC, out_noise=0.04, bound_management=IterativeBoundManagement())
+    ones = torch.ones(1, 2, dtype=F64)
+    torch.manual_seed(1)
+    first = analog_mvm(xt, w, io, geom, out_scale=ones, generator=_gen(8))
+    torch.manual_seed(2)
+    again = analog_mvm(xt, w, io, geom, out_scale=ones, generator=_gen(8))
+    assert torch.equal(first, again)
+    assert float((first - 64).abs().max()) < 3.0  # BM acted (no BM: 10)
+
+
 def test_analog_mvm_digital_affine():
     """analog_mvm multiplies back the input range r and the per-column out_scale, per tile,
     and sums the tiles in digital (ideal periphery: exact up to rounding, rtol 1e-12)."""

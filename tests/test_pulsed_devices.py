@@ -727,3 +727,29 @@ def test_bad_pulse_input_raises():
         make_device_array("ConstantStepDevice", (2,), generator=None)  # type: ignore[arg-type]
     with pytest.raises(ShapeError):
         make_device_array(ConstantStepDevice(), (2, -1), generator=None)
+
+
+def test_pcm_pulse_read_noise_floor_terms_and_generator():
+    """Read noise σ = m·G + c (µS), then max(·, 0) (physics.md §3.3).
+
+    * at RESET (G = 0.1 µS, σ = 0.133 µS) the floor holds Φ(−0.1/0.133) = 0.226 of 10⁵ reads
+      exactly at 0 (binomial SE 0.0013; tolerance 0.01) and none below;
+    * each term alone still gives noise: m = 0, c = 0.2 → σ = 0.2 µS and m = 0.05, c = 0 →
+      σ = 0.3 µS at 6 µS (sample-std SE 0.22 %, tolerance 2 %);
+    * the draw comes from the given generator only (the global RNG does not matter)."""
+    m = 100_000
+    arr = make_device_array(_no_d2d(PCMPulseDevice()), (m,), generator=gen(), dtype=F64)
+    arr.set_value(torch.full((m,), 0.1 / 12, dtype=F64))
+    r = arr.read(gen(3)) * 12
+    assert float(r.min()) == 0.0
+    p0 = 0.5 * math.erfc((0.1 / (0.03 * 0.1 + 0.13)) / math.sqrt(2))
+    assert float((r == 0).double().mean()) == pytest.approx(p0, abs=0.01)
+    for m_coef, c_coef, sigma in ((0.0, 0.2, 0.2), (0.05, 0.0, 0.3)):
+        cfg = _no_d2d(PCMPulseDevice(read_noise_m=m_coef, read_noise_c=c_coef))
+        one = make_device_array(cfg, (m,), generator=gen(), dtype=F64)
+        one.set_value(torch.full((m,), 6.0 / 12, dtype=F64))
+        assert float((one.read(gen(4)) * 12).std()) == pytest.approx(sigma, rel=0.02)
+    torch.manual_seed(1)
+    first = arr.read(gen(5))
+    torch.manual_seed(2)
+    assert torch.equal(arr.read(gen(5)), first)
