@@ -274,8 +274,11 @@ def aihwkit_backward_io() -> IOConfig:
     """aihwkit's default ``IOParameters`` for the backward pass of pulsed training.
 
     7-bit DAC (126 steps over ±1), 9-bit ADC (510 steps over ±12), output noise 0.06,
-    abs-max noise management, no bound management (aihwkit ``IOParameters`` defaults and
-    ``SingleRPUConfig.backward``; physics.md §8 item 8).
+    abs-max noise management (aihwkit ``IOParameters`` defaults, ``SingleRPUConfig.backward``;
+    physics.md §8 item 8), and no bound management: the dumped ``IOParameters`` default says
+    ITERATIVE (``../shared/peers/aihwkit/config_defaults.json``), but aihwkit's C++ backward
+    pass rejects any bound management ("Bound management is not supported for backward
+    pass", ``rpucuda/rpu_forward_backward_pass.h``), so none applies there.
     """
     return IOConfig(dac=Converter(steps=126, bound=1.0), adc=Converter(steps=510, bound=12.0),
                     inp_noise=0.0, out_noise=0.06, read_noise=0.0, ir_drop=None,
