@@ -1,0 +1,121 @@
+"""The Diehl & Cook (2015) trace STDP rule, as in its reference code (physics.md §7.4).
+
+``[3rd peter-u-diehl/stdp-mnist Diehl&Cook_spiking_MNIST.py]``, input → excitatory synapses:
+
+* traces decay exactly, τ_pre = 20 ms, τ_post1 = 20 ms, τ_post2 = 40 ms;
+* a pre spike sets x_pre = 1 and depresses:   Δw_ij = −ν_pre·x_post1_j;
+* a post spike potentiates with the post2 trace read *before* its own reset:
+  Δw_ij = +ν_post·x_pre_i·x_post2_j(before), then x_post1 = x_post2 = 1;
+* w is clipped to [0, w_max] after each of the two updates (ideal synapses).
+
+Within one time step the order is: decay all traces, pre events (set x_pre, depress), post
+events (potentiate, reset the post traces) — pre before post, as Brian processes the two
+pathways. So a pre and a post spike in the same step potentiate with x_pre = 1.
+
+The rule only *requests* changes: :func:`stdp_step` returns the depression and the
+potentiation of the step separately, and a synapse array decides what the device does with
+them (:func:`apply_ideal` applies them exactly, with the reference code's clip). Shapes:
+pre (batch, n_in), post (batch, n_out), weights (n_in, n_out); requests are summed over the
+batch (Diehl & Cook train with batch 1).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from aimc.config.base import ConfigBase, check_positive, config
+from aimc.errors import ConfigError, ShapeError
+
+__all__ = ["DiehlCookSTDP", "STDPTraces", "stdp_init", "stdp_step", "apply_ideal"]
+
+
+@config
+class DiehlCookSTDP(ConfigBase):
+    """Parameters of the trace rule (module docstring; physics.md §4.3 and §7.4).
+
+    Attributes:
+        nu_pre: depression rate on pre spikes (1e-4).
+        nu_post: potentiation rate on post spikes (1e-2).
+        tau_pre, tau_post1, tau_post2: trace time constants (ms): 20, 20, 40.
+        w_max: upper weight bound (1.0; the lower bound is 0).
+    """
+
+    nu_pre: float = 1e-4
+    nu_post: float = 1e-2
+    tau_pre: float = 20.0
+    tau_post1: float = 20.0
+    tau_post2: float = 40.0
+    w_max: float = 1.0
+
+    def _validate(self) -> None:
+        for f in ("nu_pre", "nu_post", "tau_pre", "tau_post1", "tau_post2", "w_max"):
+            check_positive("DiehlCookSTDP", f, getattr(self, f))
+        if math.isinf(self.w_max):
+            raise ConfigError("DiehlCookSTDP.w_max must be finite")
+
+
+class STDPTraces(NamedTuple):
+    """pre (batch, n_in); post1, post2 (batch, n_out)."""
+
+    pre: Tensor
+    post1: Tensor
+    post2: Tensor
+
+
+def stdp_init(batch: int, n_in: int, n_out: int, *, dtype: torch.dtype = torch.float32,
+              device: torch.device | str | None = None) -> STDPTraces:
+    """All traces at 0."""
+    return STDPTraces(pre=torch.zeros(batch, n_in, dtype=dtype, device=device),
+                      post1=torch.zeros(batch, n_out, dtype=dtype, device=device),
+                      post2=torch.zeros(batch, n_out, dtype=dtype, device=device))
+
+
+def _check_spikes(name: str, spikes: Tensor, like: Tensor) -> Tensor:
+    if not isinstance(spikes, Tensor) or spikes.dtype != torch.bool:
+        raise ShapeError(f"{name} spikes must be a bool tensor, got "
+                         f"{getattr(spikes, 'dtype', type(spikes).__name__)}")
+    if spikes.shape != like.shape:
+        raise ShapeError(f"{name} spikes have shape {tuple(spikes.shape)}, the traces "
+                         f"{tuple(like.shape)}; pass (batch, neurons)")
+    if spikes.device != like.device:
+        raise ShapeError(f"{name} spikes are on {spikes.device}, the traces on {like.device}")
+    return spikes.to(like.dtype)
+
+
+def stdp_step(pre: Tensor, post: Tensor, traces: STDPTraces, params: DiehlCookSTDP,
+              dt: float) -> tuple[Tensor, Tensor, STDPTraces]:
+    """One time step of the rule.
+
+    Returns:
+        ``(depression, potentiation, traces)``: the requested decrease and increase of each
+        weight, both (n_in, n_out) and ≥ 0, to be applied in that order; and the new traces.
+    """
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) \
+            or dt <= 0:
+        raise ConfigError(f"dt must be a finite time step > 0 in ms, got {dt!r}")
+    p = _check_spikes("pre", pre, traces.pre)
+    q = _check_spikes("post", post, traces.post1)
+    x_pre = traces.pre * math.exp(-dt / params.tau_pre)
+    x_post1 = traces.post1 * math.exp(-dt / params.tau_post1)
+    x_post2 = traces.post2 * math.exp(-dt / params.tau_post2)
+    x_pre = torch.where(pre, torch.ones_like(x_pre), x_pre)
+    depression = params.nu_pre * (p.t() @ x_post1)
+    potentiation = params.nu_post * (x_pre.t() @ (q * x_post2))
+    x_post1 = torch.where(post, torch.ones_like(x_post1), x_post1)
+    x_post2 = torch.where(post, torch.ones_like(x_post2), x_post2)
+    return depression, potentiation, STDPTraces(x_pre, x_post1, x_post2)
+
+
+def apply_ideal(weights: Tensor, depression: Tensor, potentiation: Tensor,
+                params: DiehlCookSTDP) -> Tensor:
+    """The ideal synapse: w ← clip(clip(w − depression, 0, w_max) + potentiation, 0, w_max),
+    in place (returns ``weights``)."""
+    if weights.shape != depression.shape or weights.shape != potentiation.shape:
+        raise ShapeError(f"weights {tuple(weights.shape)} and the requested changes "
+                         f"{tuple(depression.shape)} must have the same (n_in, n_out) shape")
+    weights.sub_(depression).clamp_(0.0, params.w_max)
+    return weights.add_(potentiation).clamp_(0.0, params.w_max)
