@@ -13,7 +13,8 @@ import math
 from aimc.config.base import ConfigBase, check_nonnegative, check_positive, check_type, config
 from aimc.errors import ConfigError
 
-__all__ = ["LIFNeuron", "Trace", "diehl_cook_excitatory", "diehl_cook_inhibitory"]
+__all__ = ["LIFNeuron", "Trace", "DiehlCookSTDP", "diehl_cook_excitatory",
+           "diehl_cook_inhibitory"]
 
 _SYNAPSES = ("current", "conductance")
 _TRACE_MODES = ("reset", "additive")
@@ -116,6 +117,32 @@ class Trace(ConfigBase):
         check_positive("Trace", "amplitude", self.amplitude)
         if self.mode not in _TRACE_MODES:
             raise ConfigError(f"Trace.mode must be one of {_TRACE_MODES}, got {self.mode!r}")
+
+
+@config
+class DiehlCookSTDP(ConfigBase):
+    """Parameters of the Diehl & Cook trace STDP rule (:mod:`aimc.snn.stdp`; physics.md
+    §4.3 and §7.4).
+
+    Attributes:
+        nu_pre: depression rate on pre spikes (1e-4).
+        nu_post: potentiation rate on post spikes (1e-2).
+        tau_pre, tau_post1, tau_post2: trace time constants (ms): 20, 20, 40.
+        w_max: upper weight bound (1.0; the lower bound is 0).
+    """
+
+    nu_pre: float = 1e-4
+    nu_post: float = 1e-2
+    tau_pre: float = 20.0
+    tau_post1: float = 20.0
+    tau_post2: float = 40.0
+    w_max: float = 1.0
+
+    def _validate(self) -> None:
+        for f in ("nu_pre", "nu_post", "tau_pre", "tau_post1", "tau_post2", "w_max"):
+            check_positive("DiehlCookSTDP", f, getattr(self, f))
+        if math.isinf(self.w_max):
+            raise ConfigError("DiehlCookSTDP.w_max must be finite")
 
 
 def diehl_cook_excitatory() -> LIFNeuron:

@@ -27,35 +27,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from aimc.config.base import ConfigBase, check_positive, config
+from aimc.config.snn import DiehlCookSTDP
 from aimc.errors import ConfigError, ShapeError
 
 __all__ = ["DiehlCookSTDP", "STDPTraces", "stdp_init", "stdp_step", "apply_ideal"]
-
-
-@config
-class DiehlCookSTDP(ConfigBase):
-    """Parameters of the trace rule (module docstring; physics.md §4.3 and §7.4).
-
-    Attributes:
-        nu_pre: depression rate on pre spikes (1e-4).
-        nu_post: potentiation rate on post spikes (1e-2).
-        tau_pre, tau_post1, tau_post2: trace time constants (ms): 20, 20, 40.
-        w_max: upper weight bound (1.0; the lower bound is 0).
-    """
-
-    nu_pre: float = 1e-4
-    nu_post: float = 1e-2
-    tau_pre: float = 20.0
-    tau_post1: float = 20.0
-    tau_post2: float = 40.0
-    w_max: float = 1.0
-
-    def _validate(self) -> None:
-        for f in ("nu_pre", "nu_post", "tau_pre", "tau_post1", "tau_post2", "w_max"):
-            check_positive("DiehlCookSTDP", f, getattr(self, f))
-        if math.isinf(self.w_max):
-            raise ConfigError("DiehlCookSTDP.w_max must be finite")
 
 
 class STDPTraces(NamedTuple):
