@@ -58,7 +58,7 @@ from aimc.config.pulsed import (
     pcm_preset_device,
 )
 from aimc.config.runtime import Runtime
-from aimc.config.snn import DiehlCookSTDP, LIFNeuron, Trace
+from aimc.config.snn import CuSiO2WMemristor, DiehlCookSTDP, LIFNeuron, SpikeWaveform, Trace
 from aimc.config.training import (
     DropConnect,
     FixedClip,
@@ -89,5 +89,5 @@ __all__ = [
     "pcm_preset_device",
     "DropConnect", "FixedClip", "GaussianClip", "GaussianWeightNoise", "HWATraining", "NoClip",
     "NoWeightNoise", "ProgrammingWeightNoise", "WeightClip", "WeightNoise",
-    "LIFNeuron", "Trace", "DiehlCookSTDP",
+    "LIFNeuron", "Trace", "DiehlCookSTDP", "SpikeWaveform", "CuSiO2WMemristor",
 ]

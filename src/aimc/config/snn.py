@@ -13,8 +13,8 @@ import math
 from aimc.config.base import ConfigBase, check_nonnegative, check_positive, check_type, config
 from aimc.errors import ConfigError
 
-__all__ = ["LIFNeuron", "Trace", "DiehlCookSTDP", "diehl_cook_excitatory",
-           "diehl_cook_inhibitory"]
+__all__ = ["LIFNeuron", "Trace", "DiehlCookSTDP", "SpikeWaveform", "CuSiO2WMemristor",
+           "diehl_cook_excitatory", "diehl_cook_inhibitory"]
 
 _SYNAPSES = ("current", "conductance")
 _TRACE_MODES = ("reset", "additive")
@@ -156,3 +156,105 @@ def diehl_cook_inhibitory() -> LIFNeuron:
     return LIFNeuron(tau_mem=10.0, v_rest=-60.0, v_reset=-45.0, v_threshold=-40.0,
                      refractory=2.0, e_inh=-85.0, theta_plus=0.0, theta_init=0.0,
                      tau_theta=math.inf)
+
+
+@config
+class SpikeWaveform(ConfigBase):
+    """The voltage a neuron applies to its synapses when it spikes (volts, ms), after
+    Serrano-Gotarredona et al., Front. Neurosci. 7:2 (2013): a short positive pulse, then a
+    slowly decaying negative tail,
+
+        V(t) = amplitude_pos                                 for 0 ≤ t < width_pos
+        V(t) = −amplitude_neg·e^(−(t − width_pos)/tau_neg)    for t ≥ width_pos (0 before 0).
+
+    A pre spike applies V_pre(t) to the device's top electrode and a post spike V_post to
+    the bottom one, so the device sees V_pre(t) − V_post(t − Δt), Δt = t_post − t_pre.
+    Defaults are ASSUMED (the paper's waveforms are not in our sources, snn.md §2): each
+    spike alone (0.25 V, −0.15 V) stays below the 0.3 V set and reset thresholds of
+    :class:`CuSiO2WMemristor`, their overlap reaches at most 0.4 V, under the paper's 500 mV.
+    """
+
+    amplitude_pos: float = 0.25
+    width_pos: float = 1.0
+    amplitude_neg: float = 0.15
+    tau_neg: float = 20.0
+
+    def _validate(self) -> None:
+        for f in ("amplitude_pos", "width_pos", "amplitude_neg", "tau_neg"):
+            check_positive("SpikeWaveform", f, getattr(self, f))
+            if math.isinf(getattr(self, f)):
+                raise ConfigError(f"SpikeWaveform.{f} must be finite")
+
+
+@config
+class CuSiO2WMemristor(ConfigBase):
+    """Phenomenological, state-dependent Cu/SiO2/W memristor for spike-triggered STDP
+    (arXiv:2001.09299, physics.md §4; model family of snn.md §2). Conductances in µS,
+    voltages in V, times in ms.
+
+    The device integrates the part of its voltage V(t) = V_pre(t) − V_post(t − Δt) above
+    the set threshold (potentiation) or below minus the reset threshold (depression),
+    VTEAM-style (Kvatinsky et al., IEEE TCAS-II 62:786, 2015):
+
+        D⁺(Δt) = ∫ (max(V − v_set, 0)/v_set)^p dt,   D⁻(Δt) = ∫ (max(−V − v_reset, 0)/v_reset)^p dt
+
+    and changes with soft, state-dependent bounds (Querlioz et al., IEEE Trans. Nanotechnol.
+    12:288, 2013), ĝ = (G − g_min)/(g_max − g_min):
+
+        ΔG = α⁺·D⁺·e^(−β⁺·ĝ) − α⁻·D⁻·e^(−β⁻·(1 − ĝ)),
+
+    each term times its own cycle-to-cycle log-normal factor e^(σ_c2c·ξ − σ_c2c²/2) (mean 1),
+    then G is clipped to [g_min, g_max]. Device-to-device: α±, β±, g_min, g_max of each device
+    scaled by (1 + σ_d2d·ξ) (floored at 0.1 of the nominal).
+
+    Every default is an ASSUMPTION (the paper's fitted values are not in our sources): a
+    0.1–10 µS range (Cu/SiO2 ECM cells at sub-0.5 V read), thresholds 0.3 V, p = 2,
+    α = 40 so a 10 ms pre→post pair moves a mid-range device by ≈ 2 % of its range.
+    Use :func:`aimc.snn.memristor.fit_memristor` to set α, β from measured
+    (G, ΔG, Δt) data.
+
+    Attributes:
+        g_min, g_max: conductance bounds (µS).
+        v_set, v_reset: thresholds (V) for potentiation and depression, both > 0.
+        exponent: p of the drive.
+        alpha_pos, alpha_neg: rates (µS per unit drive·ms).
+        beta_pos, beta_neg: state dependence (0: state-independent).
+        c2c_std, d2d_std: log-normal cycle-to-cycle σ and relative device-to-device spread.
+        waveform: the spike waveform of pre and post neurons.
+    """
+
+    g_min: float = 0.1
+    g_max: float = 10.0
+    v_set: float = 0.3
+    v_reset: float = 0.3
+    exponent: float = 2.0
+    alpha_pos: float = 40.0
+    alpha_neg: float = 40.0
+    beta_pos: float = 3.0
+    beta_neg: float = 3.0
+    c2c_std: float = 0.2
+    d2d_std: float = 0.1
+    waveform: SpikeWaveform = SpikeWaveform()
+
+    def _validate(self) -> None:
+        n = "CuSiO2WMemristor"
+        for f in ("g_max", "v_set", "v_reset", "exponent"):
+            check_positive(n, f, getattr(self, f))
+        for f in ("g_min", "alpha_pos", "alpha_neg", "beta_pos", "beta_neg", "c2c_std",
+                  "d2d_std"):
+            check_nonnegative(n, f, getattr(self, f))
+        for f in ("g_min", "g_max", "alpha_pos", "alpha_neg", "beta_pos", "beta_neg"):
+            if math.isinf(getattr(self, f)):
+                raise ConfigError(f"{n}.{f} must be finite")
+        if not self.g_min < self.g_max:
+            raise ConfigError(f"{n}: g_min ({self.g_min} µS) must lie below g_max "
+                              f"({self.g_max} µS); swap them")
+        if not isinstance(self.waveform, SpikeWaveform):
+            raise ConfigError(f"{n}.waveform must be a SpikeWaveform(), got {self.waveform!r}")
+        w = self.waveform
+        if w.amplitude_pos >= self.v_set or w.amplitude_neg >= self.v_reset:
+            raise ConfigError(
+                f"{n}: a single spike ({w.amplitude_pos} V / −{w.amplitude_neg} V) already "
+                f"crosses the set/reset threshold ({self.v_set} / {self.v_reset} V), so "
+                f"every spike would change the device: lower the waveform amplitudes or raise "
+                f"the thresholds")
