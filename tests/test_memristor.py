@@ -155,3 +155,25 @@ def test_table_drives_match_the_quadrature() -> None:
         ref = stdp_drives(dts, CFG)
         for a, b in zip(got, ref, strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=atol)
+
+
+def test_stdp_window_data_and_plot(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Window data: zero beyond the reach, potentiation for Δt > 0 and depression for Δt < 0
+    at every G, the band brackets the noise-free curve where it is non-zero; the CLI writes
+    the PNG."""
+    from aimc.plotting import stdp_window_data
+
+    data = stdp_window_data(CFG, devices=100, points=61, span=30.0)
+    dts, mean = data["delta_t"], data["mean"]
+    far = dts.abs() > REACH
+    assert not mean[:, far].any()
+    assert bool((mean[:, (dts > 1) & ~far] > 0).all())
+    assert bool((mean[:, (dts < -1) & ~far] < 0).all())
+    active = mean.abs() > 1e-6
+    assert bool((data["p10"][active] <= data["p90"][active]).all())
+    pytest.importorskip("matplotlib")
+    from aimc.cli import main
+
+    out = tmp_path / "w.png"
+    assert main(["device-plot", "CuSiO2WMemristor", "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"

@@ -18,9 +18,11 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["add_device_plot", "device_from_name", "DEVICE_NAMES"]
+__all__ = ["add_device_plot", "device_from_name", "DEVICE_NAMES", "STDP_DEVICE_NAMES"]
 
 #: device config classes by name, plus the preset factories
+#: memristive STDP synapses (plotted as an STDP window, not a pulse response)
+STDP_DEVICE_NAMES = ("CuSiO2WMemristor",)
 DEVICE_NAMES = ("ConstantStepDevice", "LinearStepDevice", "SoftBoundsDevice", "ExpStepDevice",
                 "PowStepDevice", "PiecewiseStepDevice", "PCMPulseDevice", "pcm_preset",
                 "pcm_2018")
@@ -41,8 +43,13 @@ def device_from_name(name: str, overrides: list[str] | None = None) -> Any:
         cfg = pulsed.PCMPulseDevice()
     elif name in DEVICE_NAMES:
         cfg = getattr(pulsed, name)()
+    elif name in STDP_DEVICE_NAMES:
+        from aimc.config import snn
+
+        cfg = getattr(snn, name)()
     else:
-        raise ConfigError(f"unknown device {name!r}; choose one of: {', '.join(DEVICE_NAMES)}")
+        raise ConfigError(f"unknown device {name!r}; choose one of: "
+                          f"{', '.join(DEVICE_NAMES + STDP_DEVICE_NAMES)}")
     changes: dict[str, Any] = {}
     for item in overrides or []:
         if "=" not in item:
@@ -63,7 +70,8 @@ def add_device_plot(sub: Any, int_at_least: Any) -> None:
         "device-plot", help="plot the pulse response of a pulsed device model to PNG",
         description="Simulate devices (device-to-device and cycle-to-cycle variation on) under "
                     "up/down pulse trains and plot their response and mean step vs. value.")
-    p.add_argument("name", nargs="?", help=f"device: {', '.join(DEVICE_NAMES)}")
+    p.add_argument("name", nargs="?",
+                   help=f"device: {', '.join(DEVICE_NAMES + STDP_DEVICE_NAMES)}")
     p.add_argument("--list", action="store_true", help="list the device names and exit")
     p.add_argument("--out", default=None, help="PNG file (default: device_<name>.png)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
@@ -83,18 +91,21 @@ def run_device_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -
     from aimc.errors import AimcError
 
     if args.list:
-        print("\n".join(DEVICE_NAMES))
+        print("\n".join(DEVICE_NAMES + STDP_DEVICE_NAMES))
         return 0
     if not args.name:
         parser.error("device-plot needs a device NAME (see aimc device-plot --list), e.g. "
                      "aimc device-plot SoftBoundsDevice")
     try:
         cfg = device_from_name(args.name, args.set)
-        from aimc.plotting import plot_device_response
+        from aimc.plotting import plot_device_response, plot_stdp_window
 
         out = args.out or f"device_{args.name}.png"
-        plot_device_response(cfg, n_up=args.up, n_down=args.down, cycles=args.cycles,
-                             n_devices=args.devices, seed=args.seed, path=out)
+        if args.name in STDP_DEVICE_NAMES:  # a memristive synapse: its STDP window
+            plot_stdp_window(cfg, path=out, seed=args.seed, devices=max(args.devices, 50))
+        else:
+            plot_device_response(cfg, n_up=args.up, n_down=args.down, cycles=args.cycles,
+                                 n_devices=args.devices, seed=args.seed, path=out)
     except AimcError as exc:
         parser.error(str(exc))
     print(f"wrote {out}")
