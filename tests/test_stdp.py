@@ -87,3 +87,24 @@ def test_bad_input() -> None:
                   traces, RULE, 1.0)
     with pytest.raises(ShapeError, match="same"):
         apply_ideal(torch.zeros(3, 2), torch.zeros(2, 3), torch.zeros(3, 2), RULE)
+
+
+def test_sparse_ideal_step_equals_the_dense_pair_bit_for_bit() -> None:
+    """Random sparse spikes (batch 1, 50 inputs, 7 outputs, 300 steps): the in-place sparse
+    step leaves exactly the weights and traces of stdp_step + apply_ideal."""
+    from aimc.snn.stdp import stdp_step_ideal_
+
+    gen = torch.Generator().manual_seed(3)
+    w_dense = torch.rand(50, 7, generator=gen, dtype=F64)
+    w_sparse = w_dense.clone()
+    t_dense = t_sparse = stdp_init(1, 50, 7, dtype=F64)
+    for _ in range(300):
+        pre = torch.rand(1, 50, generator=gen) < 0.05
+        post = torch.rand(1, 7, generator=gen) < 0.1
+        dep, pot, t_dense = stdp_step(pre, post, t_dense, RULE, 0.5)
+        apply_ideal(w_dense, dep, pot, RULE)
+        t_sparse = stdp_step_ideal_(w_sparse, pre, post, t_sparse, RULE, 0.5)
+    assert torch.equal(w_sparse, w_dense)
+    assert all(torch.equal(a, b) for a, b in zip(t_sparse, t_dense, strict=True))
+    assert not torch.equal(w_dense, torch.rand(50, 7, generator=torch.Generator().manual_seed(3),
+                                               dtype=F64))  # the rule did act

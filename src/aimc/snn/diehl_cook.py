@@ -34,7 +34,7 @@ from aimc.config.snn import DiehlCookSTDP, LIFNeuron, diehl_cook_excitatory, die
 from aimc.errors import ConfigError, ShapeError
 from aimc.snn.encoders import poisson_step
 from aimc.snn.neurons import lif_init, lif_step
-from aimc.snn.stdp import apply_ideal, stdp_init, stdp_step
+from aimc.snn.stdp import stdp_init, stdp_step_ideal_
 
 __all__ = ["DiehlCookSettings", "DiehlCookNetwork", "assign_labels", "predict"]
 
@@ -183,8 +183,7 @@ class DiehlCookNetwork:
                                     adapt=learn)
             new_inh, inh = lif_step(inh, s.inh, s.dt, exc=drive)
             if learn and not resting:
-                dep, pot, traces = stdp_step(inp, new_exc, traces, s.stdp, s.dt)
-                apply_ideal(self.weights, dep, pot, s.stdp)
+                traces = stdp_step_ideal_(self.weights, inp, new_exc, traces, s.stdp, s.dt)
             if not resting:
                 counts += new_exc
             exc_spikes, inh_spikes = new_exc, new_inh
