@@ -292,3 +292,41 @@ def test_bad_encoder_and_trace_inputs() -> None:
         trace_step(torch.zeros(3), torch.ones(3), Trace(), 1.0)
     with pytest.raises(ShapeError, match="one flag per neuron"):
         trace_step(torch.zeros(3), torch.ones(2, dtype=torch.bool), Trace(), 1.0)
+
+
+# ------------------------------------------------------------------ monitors and raster
+def test_monitors_record_what_the_kernel_emits(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Spike and state monitors hold exactly the kernel's per-step outputs; counts-only
+    keeps the sums; the raster PNG is written."""
+    from aimc.errors import StateError
+    from aimc.snn import SpikeMonitor, StateMonitor
+
+    params = CURRENT
+    state = lif_init((2, 3), params, dtype=F64)
+    drive = torch.tensor([[0.0, 20.0, 40.0], [30.0, 0.0, 25.0]], dtype=F64)
+    full, counts, volts = SpikeMonitor(), SpikeMonitor(counts_only=True), StateMonitor()
+    emitted = []
+    for _ in range(200):
+        s, state = lif_step(state, params, 0.5, current=drive)
+        full.record(s)
+        counts.record(s)
+        volts.record(state.v)
+        emitted.append(s)
+    assert torch.equal(full.spikes, torch.stack(emitted))
+    assert torch.equal(counts.counts, torch.stack(emitted).sum(0))
+    assert volts.values.shape == (200, 2, 3) and float(volts.values.max()) <= -50.0
+    assert int(counts.counts[0, 0]) == 0 and int(counts.counts[0, 2]) > 0
+    with pytest.raises(StateError, match="counts only"):
+        _ = counts.spikes
+    with pytest.raises(ShapeError, match="one monitor per population"):
+        full.record(torch.zeros(5, dtype=torch.bool))
+    with pytest.raises(StateError, match="nothing yet"):
+        _ = SpikeMonitor().counts
+    pytest.importorskip("matplotlib")
+    from aimc.plotting import plot_raster
+
+    out = tmp_path / "raster.png"
+    plot_raster(full.spikes[:, 0], 0.5, voltages=volts.values[:, 0], path=out)
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ShapeError, match="steps, neurons"):
+        plot_raster(full.spikes, 0.5)

@@ -5,7 +5,8 @@ Every function imports matplotlib lazily and raises
 """
 
 from aimc.plotting.device_response import MissingDependencyError, plot_device_response
+from aimc.plotting.raster import plot_raster
 from aimc.plotting.stdp_window import plot_stdp_window, stdp_window_data
 
-__all__ = ["MissingDependencyError", "plot_device_response", "plot_stdp_window",
+__all__ = ["MissingDependencyError", "plot_device_response", "plot_raster", "plot_stdp_window",
            "stdp_window_data"]

@@ -16,6 +16,7 @@ from aimc.config.snn import (
 )
 from aimc.snn.diehl_cook import DiehlCookNetwork, DiehlCookSettings, assign_labels, predict
 from aimc.snn.encoders import latency_spikes, poisson_spikes, poisson_step, regular_spikes
+from aimc.snn.monitors import SpikeMonitor, StateMonitor
 from aimc.snn.neurons import LIFState, lif_init, lif_step, refractory_steps
 from aimc.snn.stdp import STDPTraces, apply_ideal, stdp_init, stdp_step
 from aimc.snn.traces import trace_decay, trace_spike, trace_step
@@ -25,4 +26,5 @@ __all__ = ["LIFNeuron", "Trace", "diehl_cook_excitatory", "diehl_cook_inhibitory
            "trace_decay", "trace_spike", "trace_step",
            "poisson_step", "poisson_spikes", "regular_spikes", "latency_spikes",
            "DiehlCookSTDP", "STDPTraces", "stdp_init", "stdp_step", "apply_ideal",
-           "DiehlCookNetwork", "DiehlCookSettings", "assign_labels", "predict"]
+           "DiehlCookNetwork", "DiehlCookSettings", "assign_labels", "predict",
+           "SpikeMonitor", "StateMonitor"]
