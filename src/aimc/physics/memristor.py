@@ -152,17 +152,26 @@ def sample_memristors(shape: tuple[int, ...], cfg: CuSiO2WMemristor, *,
                            draw(cfg.beta_neg), g_min, torch.maximum(g_max, g_min * 1.01 + 1e-9))
 
 
+def _nominal(g: Tensor, cfg: CuSiO2WMemristor) -> MemristorParams:
+    """Every device at the nominal parameters (no device-to-device spread)."""
+    return sample_memristors(tuple(g.shape), cfg.replace(d2d_std=0.0), dtype=g.dtype,
+                             device=g.device)
+
+
+def _terms(g: Tensor, dp: Tensor, dm: Tensor, p: MemristorParams) -> tuple[Tensor, Tensor]:
+    """Noise-free potentiation α⁺·D⁺·e^(−β⁺ĝ) and depression α⁻·D⁻·e^(−β⁻(1−ĝ)), ≥ 0."""
+    dp, dm = dp.to(g.dtype), dm.to(g.dtype)
+    g_hat = ((g - p.g_min) / (p.g_max - p.g_min)).clamp(0.0, 1.0)
+    return (p.alpha_pos * dp * torch.exp(-p.beta_pos * g_hat),
+            p.alpha_neg * dm * torch.exp(-p.beta_neg * (1 - g_hat)))
+
+
 def mean_update(g: Tensor, delta_t: Tensor, cfg: CuSiO2WMemristor,
                 params: MemristorParams | None = None) -> Tensor:
     """The noise-free ΔG (before the clip) of one pre/post pair at conductance G: the STDP
-    window of the device at its present state."""
-    dp, dm = stdp_drives(delta_t, cfg)
-    dp, dm = dp.to(g.dtype), dm.to(g.dtype)
-    p = params or sample_memristors(tuple(g.shape), cfg.replace(d2d_std=0.0), dtype=g.dtype,
-                                    device=g.device)
-    g_hat = ((g - p.g_min) / (p.g_max - p.g_min)).clamp(0.0, 1.0)
-    return (p.alpha_pos * dp * torch.exp(-p.beta_pos * g_hat)
-            - p.alpha_neg * dm * torch.exp(-p.beta_neg * (1 - g_hat)))
+    window of the device at its present state (drives by quadrature, :func:`stdp_drives`)."""
+    up, down = _terms(g, *stdp_drives(delta_t, cfg), params or _nominal(g, cfg))
+    return up - down
 
 
 def memristor_update(g: Tensor, delta_t: Tensor, cfg: CuSiO2WMemristor, *,
@@ -174,15 +183,10 @@ def memristor_update(g: Tensor, delta_t: Tensor, cfg: CuSiO2WMemristor, *,
     if not isinstance(g, Tensor) or not g.dtype.is_floating_point:
         raise ShapeError("g must be a floating-point tensor of conductances in µS")
     delta_t = torch.as_tensor(delta_t, dtype=torch.float64, device=g.device).expand(g.shape)
-    p = params or sample_memristors(tuple(g.shape), cfg.replace(d2d_std=0.0), dtype=g.dtype,
-                                    device=g.device)
     if delta_t.numel() and not bool(torch.isfinite(delta_t).all()):
         raise ConfigError("delta_t must be finite (ms)")
-    dp, dm = table_drives(delta_t, cfg)
-    dp, dm = dp.to(g.dtype), dm.to(g.dtype)
-    g_hat = ((g - p.g_min) / (p.g_max - p.g_min)).clamp(0.0, 1.0)
-    up = p.alpha_pos * dp * torch.exp(-p.beta_pos * g_hat)
-    down = p.alpha_neg * dm * torch.exp(-p.beta_neg * (1 - g_hat))
+    p = params or _nominal(g, cfg)
+    up, down = _terms(g, *table_drives(delta_t, cfg), p)
     if cfg.c2c_std > 0:
         s = cfg.c2c_std
         for term in (up, down):

@@ -173,16 +173,12 @@ class DiehlCookNetwork:
             resting = step >= s.present_steps
             drive = exc_spikes.to(x.dtype) * s.w_exc_inh
             lateral = inh_spikes.to(x.dtype) @ self._inh_exc
-            if resting:
-                inp = torch.zeros_like(rates, dtype=torch.bool)
-                g_in = None
-            else:
-                inp = poisson_step(rates, s.dt, generator)
-                g_in = inp.to(x.dtype) @ self.weights
+            inp = None if resting else poisson_step(rates, s.dt, generator)
+            g_in = None if inp is None else inp.to(x.dtype) @ self.weights
             new_exc, exc = lif_step(exc, s.exc, s.dt, exc=g_in, inh=lateral,
                                     adapt=learn)
             new_inh, inh = lif_step(inh, s.inh, s.dt, exc=drive)
-            if learn and not resting:
+            if learn and inp is not None:
                 traces = stdp_step_ideal_(self.weights, inp, new_exc, traces, s.stdp, s.dt)
             if not resting:
                 counts += new_exc

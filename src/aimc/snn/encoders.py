@@ -6,22 +6,14 @@ an explicit ``torch.Generator`` where it is random. Rates in Hz, times in ms.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
 from aimc.errors import ConfigError, ShapeError
+from aimc.snn._checks import check_time_step
 
 __all__ = ["poisson_step", "poisson_spikes", "regular_spikes", "latency_spikes",
            "check_rates"]
-
-
-def _check_dt(dt: float) -> float:
-    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) \
-            or dt <= 0:
-        raise ConfigError(f"dt must be a finite time step > 0 in ms, got {dt!r}")
-    return float(dt)
 
 
 def _check_steps(steps: int) -> int:
@@ -45,7 +37,7 @@ def check_rates(rates: Tensor, dt: float) -> Tensor:
 
 def poisson_step(rates: Tensor, dt: float, generator: torch.Generator | None = None) -> Tensor:
     """One step of independent Bernoulli(rate·dt) spikes (the discrete Poisson process)."""
-    dt = _check_dt(dt)
+    dt = check_time_step(dt)
     p = check_rates(rates, dt) * (dt / 1000.0)
     return torch.rand(p.shape, dtype=p.dtype, device=p.device, generator=generator) < p
 
@@ -56,7 +48,7 @@ def poisson_spikes(rates: Tensor, steps: int, dt: float,
 
     The spike count of an input over T = steps·dt is Binomial(steps, rate·dt), mean rate·T.
     """
-    dt = _check_dt(dt)
+    dt = check_time_step(dt)
     steps = _check_steps(steps)
     p = check_rates(rates, dt) * (dt / 1000.0)
     u = torch.rand((steps, *p.shape), dtype=p.dtype, device=p.device, generator=generator)
@@ -66,7 +58,7 @@ def poisson_spikes(rates: Tensor, steps: int, dt: float,
 def regular_spikes(rates: Tensor, steps: int, dt: float) -> Tensor:
     """Deterministic trains: input i spikes in step k when ⌊(k+1)·dt·r_i/1000⌋ grows, i.e.
     ⌊T·r⌋ spikes over T, evenly spaced (the first after 1/r)."""
-    dt = _check_dt(dt)
+    dt = check_time_step(dt)
     steps = _check_steps(steps)
     r = check_rates(rates, dt)
     k = torch.arange(steps + 1, dtype=torch.float64, device=r.device)

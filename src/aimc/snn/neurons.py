@@ -33,6 +33,7 @@ from torch import Tensor
 
 from aimc.config.snn import LIFNeuron
 from aimc.errors import ConfigError, ShapeError
+from aimc.snn._checks import check_time_step
 
 __all__ = ["LIFState", "lif_init", "lif_step", "refractory_steps", "check_dt"]
 
@@ -57,14 +58,12 @@ class LIFState(NamedTuple):
 
 def check_dt(dt: float, params: LIFNeuron) -> float:
     """``dt`` as a float (ms); rejects dt ≤ 0, non-finite or above ``params.max_dt``."""
-    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) \
-            or dt <= 0:
-        raise ConfigError(f"dt must be a finite time step > 0 in ms, got {dt!r}")
+    dt = check_time_step(dt)
     if dt > params.max_dt:
         raise ConfigError(f"dt = {dt} ms exceeds the shortest time constant of the neuron "
                           f"({params.max_dt} ms): a spike's effect would decay within one "
                           f"step; use dt <= {params.max_dt}")
-    return float(dt)
+    return dt
 
 
 def refractory_steps(params: LIFNeuron, dt: float) -> int:

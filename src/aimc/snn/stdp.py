@@ -28,7 +28,8 @@ import torch
 from torch import Tensor
 
 from aimc.config.snn import DiehlCookSTDP
-from aimc.errors import ConfigError, ShapeError
+from aimc.errors import ShapeError
+from aimc.snn._checks import check_spikes, check_time_step
 
 __all__ = ["DiehlCookSTDP", "STDPTraces", "stdp_init", "stdp_step", "apply_ideal",
            "stdp_step_ideal_"]
@@ -50,16 +51,24 @@ def stdp_init(batch: int, n_in: int, n_out: int, *, dtype: torch.dtype = torch.f
                       post2=torch.zeros(batch, n_out, dtype=dtype, device=device))
 
 
-def _check_spikes(name: str, spikes: Tensor, like: Tensor) -> Tensor:
-    if not isinstance(spikes, Tensor) or spikes.dtype != torch.bool:
-        raise ShapeError(f"{name} spikes must be a bool tensor, got "
-                         f"{getattr(spikes, 'dtype', type(spikes).__name__)}")
-    if spikes.shape != like.shape:
-        raise ShapeError(f"{name} spikes have shape {tuple(spikes.shape)}, the traces "
-                         f"{tuple(like.shape)}; pass (batch, neurons)")
-    if spikes.device != like.device:
-        raise ShapeError(f"{name} spikes are on {spikes.device}, the traces on {like.device}")
-    return spikes.to(like.dtype)
+def _decayed(pre: Tensor, post: Tensor, traces: STDPTraces, params: DiehlCookSTDP,
+             dt: float) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Checked spikes as floats (p, q) and the traces after this step's decay, with x_pre
+    already reset to 1 where an input spiked (pre events come first)."""
+    dt = check_time_step(dt)
+    p = check_spikes("pre spikes", pre, traces.pre).to(traces.pre.dtype)
+    q = check_spikes("post spikes", post, traces.post1).to(traces.post1.dtype)
+    x_pre = traces.pre * math.exp(-dt / params.tau_pre)
+    x_pre = torch.where(pre, torch.ones_like(x_pre), x_pre)
+    x_post1 = traces.post1 * math.exp(-dt / params.tau_post1)
+    x_post2 = traces.post2 * math.exp(-dt / params.tau_post2)
+    return p, q, x_pre, x_post1, x_post2
+
+
+def _after_post(post: Tensor, x_pre: Tensor, x_post1: Tensor, x_post2: Tensor) -> STDPTraces:
+    """The traces once the post spikes of the step have reset theirs to 1."""
+    one = torch.ones_like(x_post1)
+    return STDPTraces(x_pre, torch.where(post, one, x_post1), torch.where(post, one, x_post2))
 
 
 def stdp_step(pre: Tensor, post: Tensor, traces: STDPTraces, params: DiehlCookSTDP,
@@ -70,20 +79,10 @@ def stdp_step(pre: Tensor, post: Tensor, traces: STDPTraces, params: DiehlCookST
         ``(depression, potentiation, traces)``: the requested decrease and increase of each
         weight, both (n_in, n_out) and ≥ 0, to be applied in that order; and the new traces.
     """
-    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) \
-            or dt <= 0:
-        raise ConfigError(f"dt must be a finite time step > 0 in ms, got {dt!r}")
-    p = _check_spikes("pre", pre, traces.pre)
-    q = _check_spikes("post", post, traces.post1)
-    x_pre = traces.pre * math.exp(-dt / params.tau_pre)
-    x_post1 = traces.post1 * math.exp(-dt / params.tau_post1)
-    x_post2 = traces.post2 * math.exp(-dt / params.tau_post2)
-    x_pre = torch.where(pre, torch.ones_like(x_pre), x_pre)
+    p, q, x_pre, x_post1, x_post2 = _decayed(pre, post, traces, params, dt)
     depression = params.nu_pre * (p.t() @ x_post1)
     potentiation = params.nu_post * (x_pre.t() @ (q * x_post2))
-    x_post1 = torch.where(post, torch.ones_like(x_post1), x_post1)
-    x_post2 = torch.where(post, torch.ones_like(x_post2), x_post2)
-    return depression, potentiation, STDPTraces(x_pre, x_post1, x_post2)
+    return depression, potentiation, _after_post(post, x_pre, x_post1, x_post2)
 
 
 def apply_ideal(weights: Tensor, depression: Tensor, potentiation: Tensor,
@@ -105,15 +104,7 @@ def stdp_step_ideal_(weights: Tensor, pre: Tensor, post: Tensor, traces: STDPTra
     bit-identical to the dense pair (tested); spikes are sparse, so this is the fast path
     of :class:`aimc.snn.DiehlCookNetwork`. Updates ``weights`` in place; returns the traces.
     """
-    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) \
-            or dt <= 0:
-        raise ConfigError(f"dt must be a finite time step > 0 in ms, got {dt!r}")
-    p = _check_spikes("pre", pre, traces.pre)
-    q = _check_spikes("post", post, traces.post1)
-    x_pre = traces.pre * math.exp(-dt / params.tau_pre)
-    x_post1 = traces.post1 * math.exp(-dt / params.tau_post1)
-    x_post2 = traces.post2 * math.exp(-dt / params.tau_post2)
-    x_pre = torch.where(pre, torch.ones_like(x_pre), x_pre)
+    p, q, x_pre, x_post1, x_post2 = _decayed(pre, post, traces, params, dt)
     rows = torch.nonzero(pre.any(dim=0)).flatten()
     if rows.numel():
         dep = params.nu_pre * (p[:, rows].t() @ x_post1)
@@ -124,6 +115,4 @@ def stdp_step_ideal_(weights: Tensor, pre: Tensor, post: Tensor, traces: STDPTra
         # already inside [0, w_max], so clamping only the touched rows is the same
         pot = params.nu_post * (x_pre.t() @ (q[:, cols] * x_post2[:, cols]))
         weights[:, cols] = (weights[:, cols] + pot).clamp_(0.0, params.w_max)
-    x_post1 = torch.where(post, torch.ones_like(x_post1), x_post1)
-    x_post2 = torch.where(post, torch.ones_like(x_post2), x_post2)
-    return STDPTraces(x_pre, x_post1, x_post2)
+    return _after_post(post, x_pre, x_post1, x_post2)
