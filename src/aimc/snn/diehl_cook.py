@@ -18,8 +18,14 @@ layer emitted fewer than ``min_spikes`` spikes is presented again with intensity
 
 Time stepping: spikes emitted in step k reach their targets at the start of step k + 1 (the
 input's Poisson spikes of step k act in step k, a fixed one-step shift of the input). Input
-delays (0–10 ms in the reference code) are not modelled. The rest period is simulated step by
-step without input and without plasticity.
+delays (0–10 ms in the reference code) are not modelled. The default simulation is
+event-driven (:mod:`aimc.snn._presentation`): the same equations with fewer operations, and
+the rest period simulated only until no neuron can spike again, the rest of it in closed form
+(θ's exact decay; every other state variable is reset at the next image). ``present(...,
+reference=True)`` runs the plain step-by-step loop instead.
+
+Synapses: a :class:`aimc.snn.synapses.SynapseArray` (default :class:`IdealSynapses`, the
+reference code's clipped weights); the STDP rule requests changes, the array applies them.
 """
 
 from __future__ import annotations
@@ -32,9 +38,11 @@ from torch import Tensor
 
 from aimc.config.snn import DiehlCookSTDP, LIFNeuron, diehl_cook_excitatory, diehl_cook_inhibitory
 from aimc.errors import ConfigError, ShapeError
-from aimc.snn.encoders import poisson_step
+from aimc.snn._presentation import present_fast, spike_probability
+from aimc.snn.encoders import poisson_events
 from aimc.snn.neurons import lif_init, lif_step
-from aimc.snn.stdp import stdp_init, stdp_step_ideal_
+from aimc.snn.stdp import apply_ideal, stdp_init, stdp_step
+from aimc.snn.synapses import IdealSynapses, SynapseArray
 
 __all__ = ["DiehlCookSettings", "DiehlCookNetwork", "assign_labels", "predict"]
 
@@ -101,21 +109,35 @@ class DiehlCookNetwork:
 
     def __init__(self, settings: DiehlCookSettings | None = None, *,
                  generator: torch.Generator | None = None,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                 synapses: SynapseArray | None = None):
         self.settings = s = settings or DiehlCookSettings()
         self.generator = generator
         u = torch.rand(s.n_input, s.n_neurons, generator=generator, dtype=dtype)
-        self.weights = ((u + 0.01) * s.init_scale).clamp_(0.0, s.stdp.w_max).to(device)
+        init = ((u + 0.01) * s.init_scale).clamp_(0.0, s.stdp.w_max).to(device)
+        if synapses is None:
+            synapses = IdealSynapses(init, s.stdp.w_max)
+        elif not isinstance(synapses, SynapseArray):
+            raise ConfigError(f"synapses must be a SynapseArray such as IdealSynapses or "
+                              f"DeviceSynapses, got {type(synapses).__name__}")
+        elif (synapses.n_in, synapses.n_out) != (s.n_input, s.n_neurons):
+            raise ShapeError(f"synapses are {synapses.n_in}×{synapses.n_out}, the network "
+                             f"needs n_input × n_neurons = {s.n_input}×{s.n_neurons}")
+        self.synapses = synapses
         self.theta = torch.full((s.n_neurons,), s.exc.theta_init, dtype=dtype, device=device)
         lateral = torch.full((s.n_neurons, s.n_neurons), s.w_inh_exc, dtype=dtype,
                              device=device)
         self._inh_exc = lateral.fill_diagonal_(0.0)
 
+    @property
+    def weights(self) -> Tensor:
+        """The input → excitatory weights now (n_input, n_neurons)."""
+        return self.synapses.weights()
+
     def normalize(self) -> None:
         """Rescale each neuron's input weights to sum to ``norm`` (before each training
-        image, ref. code), then clip to [0, w_max]."""
-        sums = self.weights.sum(dim=0, keepdim=True).clamp_min(1e-12)
-        self.weights.mul_(self.settings.norm / sums).clamp_(0.0, self.settings.stdp.w_max)
+        image, ref. code), then clip to [0, w_max] (as the synapse array can)."""
+        self.synapses.normalize(self.settings.norm)
 
     def _check_images(self, images: Tensor) -> Tensor:
         s = self.settings
@@ -131,14 +153,22 @@ class DiehlCookNetwork:
         return x.to(device=self.weights.device, dtype=self.weights.dtype)
 
     def present(self, images: Tensor, *, learn: bool,
-                generator: torch.Generator | None = None) -> Tensor:
+                generator: torch.Generator | None = None, reference: bool = False) -> Tensor:
         """Present a batch of images; returns the excitatory spike counts (batch, n).
 
         With ``learn`` the input weights change by STDP during the presentation (summed
         over the batch; Diehl & Cook use batch 1), the thresholds adapt, and the weights are
         normalised first. Samples with fewer than ``min_spikes`` spikes are presented again
         at a higher intensity (up to ``max_intensity``); their last counts are returned.
+
+        The event-driven simulation of :mod:`aimc.snn._presentation` runs by default;
+        ``reference=True`` runs the plain step-by-step version built from
+        :func:`aimc.snn.lif_step` and :func:`aimc.snn.stdp.stdp_step` (slow; ideal synapses
+        only), which the tests compare it with.
         """
+        if reference and not isinstance(self.synapses, IdealSynapses):
+            raise ConfigError("reference=True simulates ideal synapses only; use the "
+                              "default event-driven path for device synapses")
         s = self.settings
         x = self._check_images(images)
         gen = generator if generator is not None else self.generator
@@ -148,7 +178,8 @@ class DiehlCookNetwork:
         todo = torch.arange(x.shape[0], device=x.device)
         intensity = s.intensity
         while todo.numel():
-            c = self._run(x[todo], intensity, learn, gen)
+            c = (self._run(x[todo], intensity, learn, gen) if reference else
+                 present_fast(self, x[todo], intensity, learn, gen))
             counts[todo] = c
             intensity += 1.0
             low = c.sum(dim=1) < s.min_spikes
@@ -161,7 +192,6 @@ class DiehlCookNetwork:
              generator: torch.Generator | None) -> Tensor:
         s = self.settings
         b, n = x.shape[0], s.n_neurons
-        rates = x * (255.0 / 8.0 * intensity)
         exc = lif_init((b, n), s.exc, dtype=x.dtype, device=x.device)
         exc = exc._replace(theta=self.theta.expand(b, n).clone())
         inh = lif_init((b, n), s.inh, dtype=x.dtype, device=x.device)
@@ -169,17 +199,25 @@ class DiehlCookNetwork:
         exc_spikes = torch.zeros(b, n, dtype=torch.bool, device=x.device)
         inh_spikes = torch.zeros_like(exc_spikes)
         counts = torch.zeros(b, n, dtype=torch.long, device=x.device)
+        p = spike_probability(x, intensity, s.dt)
+        ev_step, ev_unit = poisson_events(p, s.present_steps, generator)
+        bounds = torch.searchsorted(ev_step, torch.arange(s.present_steps + 1)).tolist()
         for step in range(s.present_steps + s.rest_steps):
             resting = step >= s.present_steps
             drive = exc_spikes.to(x.dtype) * s.w_exc_inh
             lateral = inh_spikes.to(x.dtype) @ self._inh_exc
-            inp = None if resting else poisson_step(rates, s.dt, generator)
+            inp = None
+            if not resting:
+                inp = torch.zeros(b * s.n_input, dtype=torch.bool, device=x.device)
+                inp[ev_unit[bounds[step]:bounds[step + 1]]] = True
+                inp = inp.view(b, s.n_input)
             g_in = None if inp is None else inp.to(x.dtype) @ self.weights
             new_exc, exc = lif_step(exc, s.exc, s.dt, exc=g_in, inh=lateral,
                                     adapt=learn)
             new_inh, inh = lif_step(inh, s.inh, s.dt, exc=drive)
             if learn and inp is not None:
-                traces = stdp_step_ideal_(self.weights, inp, new_exc, traces, s.stdp, s.dt)
+                dep, pot, traces = stdp_step(inp, new_exc, traces, s.stdp, s.dt)
+                apply_ideal(self.weights, dep, pot, s.stdp)
             if not resting:
                 counts += new_exc
             exc_spikes, inh_spikes = new_exc, new_inh
@@ -187,17 +225,22 @@ class DiehlCookNetwork:
             self.theta = exc.theta.mean(dim=0)
         return counts
 
-    def state_dict(self) -> dict[str, Tensor]:
-        return {"weights": self.weights.clone(), "theta": self.theta.clone()}
+    def state_dict(self) -> dict[str, Tensor | str]:
+        """θ and the synapse array's state (cloned); ``synapses`` names its kind."""
+        return {"theta": self.theta.clone(), "synapses": self.synapses.kind,
+                **self.synapses.state_dict()}
 
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        for key, ref in (("weights", self.weights), ("theta", self.theta)):
-            if key not in state or state[key].shape != ref.shape:
-                raise ShapeError(f"checkpoint {key} has shape "
-                                 f"{tuple(state[key].shape) if key in state else None}, this "
-                                 f"network {tuple(ref.shape)}: it is from another network")
-        self.weights = state["weights"].to(self.weights).clone()
-        self.theta = state["theta"].to(self.theta).clone()
+    def load_state_dict(self, state: dict[str, Tensor | str]) -> None:
+        """Restore :meth:`state_dict`; a checkpoint of another network (other sizes or
+        synapse model) raises and leaves this one unchanged."""
+        theta = state.get("theta") if isinstance(state, dict) else None
+        if not isinstance(theta, Tensor) or theta.shape != self.theta.shape:
+            raise ShapeError(f"checkpoint theta has shape "
+                             f"{tuple(theta.shape) if isinstance(theta, Tensor) else None}, "
+                             f"this network {tuple(self.theta.shape)}: it is from another "
+                             f"network")
+        self.synapses.load_state_dict({**state, "kind": state.get("synapses")})
+        self.theta = theta.to(self.theta).clone()
 
 
 def assign_labels(counts: Tensor, labels: Tensor, n_classes: int = 10) -> Tensor:

@@ -12,8 +12,8 @@ from torch import Tensor
 from aimc.errors import ConfigError, ShapeError
 from aimc.snn._checks import check_time_step
 
-__all__ = ["poisson_step", "poisson_spikes", "regular_spikes", "latency_spikes",
-           "check_rates"]
+__all__ = ["poisson_step", "poisson_spikes", "poisson_events", "regular_spikes",
+           "latency_spikes", "check_rates"]
 
 
 def _check_steps(steps: int) -> int:
@@ -53,6 +53,62 @@ def poisson_spikes(rates: Tensor, steps: int, dt: float,
     p = check_rates(rates, dt) * (dt / 1000.0)
     u = torch.rand((steps, *p.shape), dtype=p.dtype, device=p.device, generator=generator)
     return u < p
+
+
+def poisson_events(p: Tensor, steps: int, generator: torch.Generator | None = None
+                   ) -> tuple[Tensor, Tensor]:
+    """The spikes of independent Bernoulli(p_u) trains over ``steps`` steps as events,
+    drawn through their gaps: a Bernoulli process's gaps between spikes are independent and
+    geometric, P(gap = k) = (1 − p)^(k−1)·p, so gap = ⌊ln U / ln(1 − p)⌋ + 1 with U uniform on
+    (0, 1] (float64), and the first spike falls in step gap − 1. Same distribution as
+    :func:`poisson_spikes` (tested), but it draws ≈ (expected spikes + 1) numbers per unit
+    instead of one per step, and none for units with p = 0 (the background pixels of a digit).
+
+    Args:
+        p: spike probability per step of each unit (any shape, values in [0, 1]; p = 1
+            spikes every step).
+        steps: the number of steps.
+        generator: the source of the uniforms.
+
+    Returns:
+        ``(step, unit)``: int64 events sorted by step (units in increasing order within a
+        step), ``unit`` a flat index into ``p``.
+    """
+    steps = _check_steps(steps)
+    if not isinstance(p, Tensor) or not p.dtype.is_floating_point:
+        raise ShapeError("p must be a floating-point tensor of spike probabilities per step")
+    flat = p.reshape(-1)
+    if flat.numel() and (not bool(torch.isfinite(flat).all()) or float(flat.min()) < 0
+                         or float(flat.max()) > 1):
+        raise ConfigError("spike probabilities per step must lie in [0, 1]; use rate·dt/1000 "
+                          "with rate·dt <= 1000 (Hz·ms)")
+    dev = flat.device
+    units = torch.nonzero(flat > 0).flatten()
+    log_q = torch.log1p(-flat[units].double())  # −inf where p = 1: every gap is 1
+    last = torch.full((units.numel(),), -1, dtype=torch.int64, device=dev)
+    found_t, found_u = [], []
+    alive = torch.arange(units.numel(), device=dev)
+    while alive.numel():
+        expected = float((-log_q[alive]).max().clamp(max=1.0)) * steps  # ≥ p·steps
+        block = max(4, min(steps, int(expected) + 4))
+        u = 1.0 - torch.rand((alive.numel(), block), dtype=torch.float64, device=dev,
+                             generator=generator)
+        gaps = torch.floor(torch.log(u) / log_q[alive].unsqueeze(1)).clamp_(max=steps) + 1
+        t = last[alive].unsqueeze(1) + torch.cumsum(gaps.long(), dim=1)
+        inside = t < steps
+        rows, cols = torch.nonzero(inside, as_tuple=True)
+        found_t.append(t[rows, cols])
+        found_u.append(units[alive[rows]])
+        more = inside[:, -1]
+        last[alive[more]] = t[more, -1]
+        alive = alive[more]
+    if not found_t:
+        empty = torch.zeros(0, dtype=torch.int64, device=dev)
+        return empty, empty.clone()
+    step = torch.cat(found_t)
+    unit = torch.cat(found_u)
+    order = torch.argsort(step * flat.numel() + unit)
+    return step[order], unit[order]
 
 
 def regular_spikes(rates: Tensor, steps: int, dt: float) -> Tensor:
