@@ -40,7 +40,7 @@ def _pair(settings: DiehlCookSettings) -> tuple[DiehlCookNetwork, DiehlCookNetwo
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both code paths of the fast simulation: NumPy views (CPU) and torch (as on CUDA)."""
     if request.param == "torch":
-        monkeypatch.setattr(_presentation, "array_module", lambda device: torch)
+        monkeypatch.setattr(_presentation, "array_module", lambda device, batch=1: torch)
     return request.param
 
 

@@ -23,9 +23,11 @@ from torch import Tensor
 __all__ = ["array_module", "view", "flat_nonzero", "to_torch"]
 
 
-def array_module(device: torch.device) -> ModuleType:
-    """``numpy`` for CPU tensors, ``torch`` otherwise."""
-    return np if device.type == "cpu" else torch
+def array_module(device: torch.device, batch: int = 1) -> ModuleType:
+    """``numpy`` for a batch of 1 on CPU (dispatch-bound: small vectors), ``torch``
+    otherwise (a batch's arrays are large enough for torch's threads to pay, and the batch
+    path uses ``index_add_``)."""
+    return np if device.type == "cpu" and batch == 1 else torch
 
 
 def view(t: Tensor, xp: ModuleType) -> Any:

@@ -11,8 +11,8 @@ still advances in one operation per quantity:
 * the Poisson input of the whole presentation is drawn at once as events
   (:func:`aimc.snn.encoders.poisson_events`: independent Bernoulli(min(1, rate·dt)) per input
   and step, drawn through geometric gaps, nothing drawn for black pixels);
-* batch 1: the excitatory drive is the sum of the weight rows of the inputs that spiked
-  (a few of 784), not a matrix product; batch > 1: one matrix product per step;
+* the excitatory drive is the sum of the weight rows of the inputs that spiked (a few of
+  784 per sample and step), not a matrix product (batch > 1: one ``index_add_``);
 * work that only follows spikes runs only after spikes: the recurrent excitatory → inhibitory
   and inhibitory → excitatory inputs in the step after a spike, the refractory bookkeeping
   while some neuron can be refractory, STDP potentiation at post spikes, depression once a
@@ -57,11 +57,7 @@ from aimc.snn.neurons import refractory_steps
 if TYPE_CHECKING:  # pragma: no cover
     from aimc.snn.diehl_cook import DiehlCookNetwork
 
-__all__ = ["present_fast", "spike_probability", "CHUNK"]
-
-#: batch > 1: steps of input expanded to a dense (steps, batch, n_input) block at a time
-CHUNK = 64
-
+__all__ = ["present_fast", "spike_probability"]
 
 def _vector(xp: ModuleType, exc: float, inh: float, n: int, like: Any) -> Any:
     """A (2n,) array: ``exc`` for the excitatory half, ``inh`` for the inhibitory half."""
@@ -152,7 +148,7 @@ def present_fast(net: DiehlCookNetwork, x: Tensor, intensity: float, learn: bool
     ``xp`` forces the array library (default: :func:`aimc.snn._backend.array_module`; the
     tests run the torch path on CPU with it)."""
     s = net.settings
-    xp = xp or array_module(x.device)
+    xp = xp or array_module(x.device, x.shape[0])
     b, n, n_in = x.shape[0], s.n_neurons, s.n_input
     steps = s.present_steps
     syn = net.synapses
@@ -198,22 +194,17 @@ def present_fast(net: DiehlCookNetwork, x: Tensor, intensity: float, learn: bool
     ev_step, ev_unit = poisson_events(p_spike, steps, generator)
     bounds = torch.searchsorted(ev_step, torch.arange(steps + 1, device=x.device)).tolist()
     units = view(ev_unit, xp)
-    chunk = max(1, min(CHUNK, (1 << 24) // max(1, b * n_in)))
+    if b > 1:  # (always the torch path: array_module)
+        ev_sample = ev_unit // n_in
+        ev_input = ev_unit - ev_sample * n_in
     t = 0
     while t < total:
         resting = t >= steps
         if not resting:
-            k = min(chunk, steps - t)
-            if b > 1:  # this chunk's spikes as a dense (k, b, n_in) array of 0/1
-                lo, hi = bounds[t], bounds[t + k]
-                block = torch.zeros((k, b * n_in), dtype=x.dtype, device=x.device)
-                block[ev_step[lo:hi] - t, ev_unit[lo:hi]] = 1.0
-                block = block.view(k, b, n_in)
-                pre_any = block.any(dim=1) if learn else None
-                dense = view(block, xp)
+            k = steps - t
         else:
             k = total - t
-        for j in range(k):
+        for _ in range(k):
             # ---------------------------------------------------------------- inputs
             idx = None
             if not resting:
@@ -224,8 +215,10 @@ def present_fast(net: DiehlCookNetwork, x: Tensor, intensity: float, learn: bool
                         rows = syn.read_rows(idx)
                         se_exc += rows.sum(0)
                 else:
-                    pre = dense[j]
-                    se_exc += pre @ syn.read_all()
+                    lo, hi = bounds[t], bounds[t + 1]
+                    if hi > lo:
+                        smp, inp = ev_sample[lo:hi], ev_input[lo:hi]
+                        se_exc.index_add_(0, smp, syn.read_rows(inp))
             if spiked_last:
                 se_inh += w_ei * prev_exc
                 si_exc += w_ie * (prev_inh.sum(1, keepdims=True) - prev_inh)
@@ -275,11 +268,15 @@ def present_fast(net: DiehlCookNetwork, x: Tensor, intensity: float, learn: bool
                             syn.depress(idx, rows, stdp.nu_pre * post1[0])
                         last_pre[0, idx] = t
                 else:
-                    rows_b = flat_nonzero(view(pre_any[j], xp), xp)
-                    if post_seen and len(rows_b):
-                        amount = stdp.nu_pre * (pre[:, rows_b].T @ post1)
-                        syn.depress(rows_b, syn.read_rows(rows_b), amount)
-                    last_pre[pre.astype(bool) if xp is np else pre.bool()] = t
+                    lo, hi = bounds[t], bounds[t + 1]
+                    if hi > lo:
+                        if post_seen:  # summed over the samples whose input i spiked
+                            rows_b, inv = torch.unique(inp, return_inverse=True)
+                            amount = torch.zeros((rows_b.numel(), n), dtype=post1.dtype,
+                                                 device=post1.device)
+                            amount.index_add_(0, inv, post1[smp])
+                            syn.depress(rows_b, syn.read_rows(rows_b), stdp.nu_pre * amount)
+                        last_pre.view(-1)[ev_unit[lo:hi]] = t
                 if spiked and bool(spk_exc.any()):
                     q = spk_exc
                     cols = flat_nonzero(q.any(0), xp)
