@@ -11,6 +11,9 @@
               [--no-progress]
     aimc reproduce nandakumar2020 [--quick] [--data DIR] [--out DIR] [--seed N]
               [--epochs N] [--arms a,b] [--threads N] [--no-progress]
+    aimc reproduce diehlcook2015 [--neurons N[,M]] [--synapse ideal|cu-sio2-w|pcm|soft-bounds]
+              [--quick] [--data DIR] [--out DIR] [--epochs N] [--train-images N] [--seed N]
+              [--no-progress]
     aimc --version
 
 Invalid arguments exit with status 2 and a message that names the fix.
@@ -105,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rasch2023(experiments)
     _add_sensitivity(experiments)
     _add_nandakumar2020(experiments)
+    _add_diehlcook2015(experiments)
     reproduce.set_defaults(func=_cmd_reproduce_help, subparser=reproduce)
     return parser
 
@@ -260,6 +264,81 @@ def _cmd_nandakumar2020(args: argparse.Namespace, parser: argparse.ArgumentParse
                                          show_progress=not args.no_progress, command=command,
                                          allow_other_code=args.allow_other_code),
         f"finished arms are saved in {out}/arms")
+    if metrics is None:
+        return code
+    print(summary_text(metrics))
+    print(f"\nreport: {os.path.join(out, 'report.md')}")
+    return 0
+
+
+def _add_diehlcook2015(experiments: Any) -> None:
+    from aimc.experiments.diehlcook2015 import SYNAPSES
+
+    p = experiments.add_parser(
+        "diehlcook2015",
+        help="unsupervised MNIST by STDP, ideal and device synapses (Diehl & Cook 2015; "
+             "arXiv:2001.09299)",
+        description="Diehl & Cook, Front. Comput. Neurosci. 9:99 (2015): 784 Poisson inputs "
+                    "-> excitatory neurons with adaptive thresholds -> lateral inhibition, "
+                    "trained without labels by the reference code's STDP rule; neurons "
+                    "labelled from their training responses, then the test set classified. "
+                    "One arm per synapse model and size. Writes OUT/metrics.json, "
+                    "accuracy.png, receptive_fields_<arm>.png, stdp_window.png and "
+                    "report.md; checkpoints every few hundred images and resumes.")
+    p.add_argument("--neurons", metavar="N[,M]", default="100",
+                   help="excitatory neurons, comma-separated sizes (default: 100)")
+    p.add_argument("--synapse", metavar="S[,T]", default="ideal",
+                   help=f"synapse model(s), comma-separated, from {', '.join(SYNAPSES)} "
+                        "(default: ideal)")
+    p.add_argument("--quick", action="store_true",
+                   help="1,000 training, labelling and test images (minutes); default out "
+                        "dir runs/diehlcook2015_quick")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="the MNIST folder or a data root with mnist/ (default: $AIMC_DATA)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="run folder (default: runs/diehlcook2015[_quick])")
+    p.add_argument("--epochs", type=_int_at_least(1, "--epochs", 1), default=None,
+                   help="passes over the training images (default: 1 up to 100 neurons, "
+                        "else 3)")
+    p.add_argument("--train-images", type=_int_at_least(1, "--train-images", 1000),
+                   default=None, help="first N training images per epoch (default: all)")
+    p.add_argument("--seed", type=_int_at_least(0, "--seed", 0), default=None,
+                   help="master seed (default: 0)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument("--allow-other-code", action="store_true",
+                   help="resume a run folder that other code started; metrics.json then "
+                        "lists every code version")
+    p.set_defaults(func=_cmd_diehlcook2015, subparser=p)
+
+
+def _cmd_diehlcook2015(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from aimc.errors import ConfigError
+    from aimc.experiments.diehlcook2015 import DiehlCook2015Settings, run_diehlcook2015
+    from aimc.experiments.diehlcook2015_report import summary_text
+
+    prog = "aimc reproduce diehlcook2015"
+    changes: dict[str, Any] = {}
+    try:
+        try:
+            changes["neurons"] = tuple(int(v) for v in args.neurons.split(",") if v.strip())
+        except ValueError as exc:
+            raise ConfigError(f"--neurons takes comma-separated integers such as 100,400, got "
+                              f"{args.neurons!r}") from exc
+        changes["synapses"] = tuple(v.strip() for v in args.synapse.split(",") if v.strip())
+        for key in ("epochs", "seed", "train_images"):
+            if getattr(args, key) is not None:
+                changes[key] = getattr(args, key)
+        settings = (DiehlCook2015Settings.quick(**changes) if args.quick
+                    else DiehlCook2015Settings(**changes))
+    except ConfigError as exc:
+        parser.error(str(exc))
+    out = args.out or ("runs/diehlcook2015_quick" if args.quick else "runs/diehlcook2015")
+    command = _command(args, "diehlcook2015")
+    metrics, code = _run_experiment(
+        prog, lambda: run_diehlcook2015(settings, out, data=args.data,
+                                        show_progress=not args.no_progress, command=command,
+                                        allow_other_code=args.allow_other_code),
+        f"checkpoints are in {out}/arms")
     if metrics is None:
         return code
     print(summary_text(metrics))

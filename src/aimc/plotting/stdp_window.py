@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from aimc.config.snn import CuSiO2WMemristor
+from aimc.config.snn import CuSiO2WMemristor, DiehlCookSTDP
 from aimc.errors import ConfigError
 from aimc.physics.memristor import mean_update, memristor_update, sample_memristors
 from aimc.plotting.device_response import _INSTALL, MissingDependencyError
@@ -18,7 +18,7 @@ from aimc.plotting.device_response import _INSTALL, MissingDependencyError
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["stdp_window_data", "plot_stdp_window"]
+__all__ = ["stdp_window_data", "plot_stdp_window", "rule_window", "plot_rule_window"]
 
 
 def stdp_window_data(cfg: CuSiO2WMemristor, *, conductances: tuple[float, ...] | None = None,
@@ -88,4 +88,58 @@ def plot_stdp_window(cfg: CuSiO2WMemristor, *, path: str | os.PathLike[str] | No
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, format="png")
+    return fig
+
+
+def rule_window(params: DiehlCookSTDP, delta_t: torch.Tensor) -> torch.Tensor:
+    """Δw of one pre/post pair under the Diehl & Cook trace rule (physics.md §7.4) when the
+    post neuron also spiked just before (x_post2 = 1; without that earlier spike a pair
+    does not potentiate — the rule is triplet-like):
+    Δt > 0: +ν_post·e^(−Δt/τ_pre); Δt < 0: −ν_pre·e^(Δt/τ_post1); Δt = 0: +ν_post."""
+    dt = delta_t.double()
+    pot = params.nu_post * torch.exp(-dt.clamp(min=0) / params.tau_pre)
+    dep = -params.nu_pre * torch.exp(dt.clamp(max=0) / params.tau_post1)
+    return torch.where(dt >= 0, pot, dep)
+
+
+def plot_rule_window(*, path: str | os.PathLike[str] | None = None, device: bool = False,
+                     params: DiehlCookSTDP | None = None,
+                     memristor: CuSiO2WMemristor | None = None) -> Figure:
+    """The trace rule's window (:func:`rule_window`), and beside it the Cu/SiO2/W device's
+    ΔG(Δt) (:func:`stdp_window_data`) when ``device``; PNG at ``path``."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise MissingDependencyError(f"plotting needs matplotlib; install it with: {_INSTALL}"
+                                     ) from exc
+    params = params or DiehlCookSTDP()
+    fig = Figure(figsize=(11 if device else 6, 4), dpi=110)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2 if device else 1, squeeze=False)[0]
+    x = torch.linspace(-60, 60, 481, dtype=torch.float64)
+    axes[0].plot(x.numpy(), rule_window(params, x).numpy(), color="tab:blue")
+    axes[0].set_yscale("symlog", linthresh=params.nu_pre)
+    axes[0].set_title("trace rule (post2 = 1)", fontsize=10)
+    axes[0].set_ylabel("Δw per pair")
+    if device:
+        cfg = memristor or CuSiO2WMemristor()
+        data = stdp_window_data(cfg, devices=100)
+        xs = data["delta_t"].numpy()
+        for k, g0 in enumerate(data["g"].tolist()):
+            axes[1].plot(xs, data["mean"][k].numpy(), label=f"G = {g0:.2f} µS")
+            axes[1].fill_between(xs, data["p10"][k].numpy(), data["p90"][k].numpy(),
+                                 alpha=0.2, lw=0)
+        axes[1].set_title("Cu/SiO2/W device (bands 10–90 %)", fontsize=10)
+        axes[1].set_ylabel("ΔG per pair (µS)")
+        axes[1].legend(fontsize=8)
+    for ax in axes:
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_xlabel("Δt = t_post − t_pre (ms)")
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format="png")
     return fig

@@ -29,12 +29,13 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from aimc.errors import CheckpointError, ConfigError, ShapeError
 from aimc.snn._backend import view
 
-__all__ = ["SynapseArray", "IdealSynapses"]
+__all__ = ["SynapseArray", "IdealSynapses", "make_synapses"]
 
 
 class SynapseArray:
@@ -140,3 +141,12 @@ class IdealSynapses(SynapseArray):
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         self._check_state(state, {"weights": self.w})
         self.w.copy_(state["weights"].to(self.w))
+
+
+def make_synapses(kind: str, weights: Tensor, w_max: float, *,
+                  generator: torch.Generator | None = None) -> SynapseArray:
+    """A synapse array of model ``kind`` holding ``weights`` (n_in, n_out) as its initial
+    state: ``"ideal"`` (:class:`IdealSynapses`)."""
+    if kind == "ideal":
+        return IdealSynapses(weights.clone(), w_max)
+    raise ConfigError(f"unknown synapse model {kind!r}; choose from ideal")
