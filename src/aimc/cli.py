@@ -304,6 +304,9 @@ def _add_diehlcook2015(experiments: Any) -> None:
                    default=None, help="first N training images per epoch (default: all)")
     p.add_argument("--seed", type=_int_at_least(0, "--seed", 0), default=None,
                    help="master seed (default: 0)")
+    p.add_argument("--threads", type=_int_at_least(1, "--threads", 1), default=1,
+                   help="torch and BLAS threads (default: 1; a batch-1 spiking loop is "
+                        "dispatch-bound, and two runs side by side each want one core)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.add_argument("--allow-other-code", action="store_true",
                    help="resume a run folder that other code started; metrics.json then "
@@ -333,6 +336,10 @@ def _cmd_diehlcook2015(args: argparse.Namespace, parser: argparse.ArgumentParser
     except ConfigError as exc:
         parser.error(str(exc))
     out = args.out or ("runs/diehlcook2015_quick" if args.quick else "runs/diehlcook2015")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    _limit_blas_threads(args.threads)
     command = _command(args, "diehlcook2015")
     metrics, code = _run_experiment(
         prog, lambda: run_diehlcook2015(settings, out, data=args.data,
@@ -454,6 +461,18 @@ def _command(args: argparse.Namespace, experiment: str) -> str:
     from aimc.experiments.provenance import portable_command
 
     return "aimc " + portable_command(getattr(args, "argv", None) or ["reproduce", experiment])
+
+
+def _limit_blas_threads(n: int) -> None:
+    """Cap NumPy's BLAS threads (threadpoolctl when installed; else only the environment of
+    child processes can be set, which is harmless)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(n)
 
 
 def _limit_threads() -> None:

@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from aimc.errors import ConfigError
 from aimc.snn._backend import array_module, flat_nonzero, to_torch, view
 from aimc.snn.encoders import poisson_events
 from aimc.snn.neurons import refractory_steps
@@ -152,6 +153,10 @@ def present_fast(net: DiehlCookNetwork, x: Tensor, intensity: float, learn: bool
     b, n, n_in = x.shape[0], s.n_neurons, s.n_input
     steps = s.present_steps
     syn = net.synapses
+    timing = learn and syn.needs_timing
+    if timing and b > 1:
+        raise ConfigError(f"{type(syn).__name__} pairs individual spikes, so it learns "
+                          f"from one image at a time: present batches of 1 with learn=True")
     syn.begin(xp)
     p_spike = spike_probability(x, intensity, s.dt)
     theta0 = torch.cat([net.theta.expand(b, n),
@@ -264,7 +269,9 @@ def present_fast(net: DiehlCookNetwork, x: Tensor, intensity: float, learn: bool
                     post1 *= r_post1
                 if b == 1:
                     if idx is not None:
-                        if post_seen:
+                        if post_seen and timing:
+                            syn.depress(idx, rows, None, since_post=t - last_post[0], dt=s.dt)
+                        elif post_seen:
                             syn.depress(idx, rows, stdp.nu_pre * post1[0])
                         last_pre[0, idx] = t
                 else:
@@ -285,8 +292,11 @@ def present_fast(net: DiehlCookNetwork, x: Tensor, intensity: float, learn: bool
                     x_post2 = tab_post2[np.minimum(t - last_post[:, cols], steps + 1)
                                         if xp is np else
                                         (t - last_post[:, cols]).clamp_(max=steps + 1)]
-                    amount = stdp.nu_post * (x_pre.T @ (q[:, cols] * x_post2))
-                    syn.potentiate(cols, amount)
+                    if timing:
+                        syn.potentiate(cols, None, since_pre=t - last_pre[0], dt=s.dt)
+                    else:
+                        amount = stdp.nu_post * (x_pre.T @ (q[:, cols] * x_post2))
+                        syn.potentiate(cols, amount)
                     post1[q] = 1.0
                     last_post[q] = t
                     post_seen = True

@@ -15,12 +15,24 @@ elsewhere; :mod:`aimc.snn._backend`):
 * ``potentiate(cols, amount)``: requested increase ≥ 0 of columns ``cols`` ((n_in, len(cols)));
 * ``normalize(norm)``: Diehl & Cook's per-neuron weight normalisation (each column scaled to
   sum to ``norm``), as the array can do it;
+* arrays with ``needs_timing`` (spike-triggered devices) also get, with each request, the
+  steps since the last spike of the other side (``since_post`` (n_out,) with a depression,
+  ``since_pre`` (n_in,) with a potentiation; ≥ ``never`` for no spike yet) and the step
+  length ``dt``: their change follows the spike pair, not the rule's amount;
 
 plus ``begin(xp)`` / ``end()`` around a presentation, ``weights()`` (a torch tensor, the
 weights now) and ``state_dict()`` / ``load_state_dict()``.
 
 :class:`IdealSynapses` applies each request exactly (clipped to [0, w_max], the reference code
-of Diehl & Cook): the ideal limit of every device array.
+of Diehl & Cook): the ideal limit of every device array (tested bit-exact against the plain
+weights of the step-by-step reference network).
+
+Device arrays (:class:`PulsedSynapses`, :class:`MemristorSynapses`) keep the device state,
+and normalise with a per-neuron digital read gain g_j (w_ij = g_j·ŵ_ij, g_j = norm / Σ_i ŵ_ij
+before each image) instead of rewriting every device before every image: the same drive as
+rewriting, no programming. Read noise and drift are not applied to SNN reads (the training
+runs last minutes of device time; the PCM inference models of :mod:`aimc.physics` are for
+programmed arrays).
 """
 
 from __future__ import annotations
@@ -35,13 +47,17 @@ from torch import Tensor
 from aimc.errors import CheckpointError, ConfigError, ShapeError
 from aimc.snn._backend import view
 
-__all__ = ["SynapseArray", "IdealSynapses", "make_synapses"]
+__all__ = ["SynapseArray", "IdealSynapses", "PulsedSynapses", "MemristorSynapses",
+           "make_synapses", "SYNAPSE_MODELS"]
 
 
 class SynapseArray:
     """Base class: shape bookkeeping and the checkpoint checks (module docstring)."""
 
     kind = "synapses"
+    needs_timing = False
+    #: ``since_*`` value of "no spike yet" (set by the simulation loop)
+    never = 1 << 40
 
     def __init__(self, n_in: int, n_out: int, w_max: float) -> None:
         self.n_in, self.n_out = int(n_in), int(n_out)
@@ -143,10 +159,335 @@ class IdealSynapses(SynapseArray):
         self.w.copy_(state["weights"].to(self.w))
 
 
+
+class _GainedSynapses(SynapseArray):
+    """Shared part of the device arrays: w = g_j·scale·(device weight), cached for reads.
+
+    Subclasses keep the device state and implement ``_device_weights()`` (the whole array,
+    device units ∈ [0, 1]), ``_device_weights_at(flat)`` and the two updates."""
+
+    def __init__(self, n_in: int, n_out: int, w_max: float, like: Tensor,
+                 generator: torch.Generator | None) -> None:
+        super().__init__(n_in, n_out, w_max)
+        self.generator = generator
+        self.gain = torch.ones(n_out, dtype=like.dtype, device=like.device)
+        self.updates = 0  # device writes requested (pulses or spike pairs)
+        self._w = torch.zeros(n_in, n_out, dtype=like.dtype, device=like.device)
+        self._a: Any = self._w
+
+    def _rng_state(self) -> dict[str, Any]:
+        """The generator of the rounding and c2c draws (so a resume is bit-exact)."""
+        return {} if self.generator is None else {"generator": self.generator.get_state()}
+
+    def _load_rng(self, state: dict[str, Any]) -> None:
+        if self.generator is not None and isinstance(state.get("generator"), Tensor):
+            self.generator.set_state(state["generator"])
+
+    def _device_weights(self) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _device_weights_at(self, flat: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _refresh_cache(self) -> None:
+        self._w.copy_(self._device_weights() * (self.w_max * self.gain))
+
+    def _refresh_at(self, flat: Tensor) -> None:
+        cols = flat % self.n_out
+        vals = self._device_weights_at(flat) * (self.w_max * self.gain[cols])
+        self._w.view(-1).index_copy_(0, flat, vals.to(self._w.dtype))
+
+    def begin(self, xp: ModuleType) -> None:
+        super().begin(xp)
+        self._a = view(self._w, xp)
+
+    def weights(self) -> Tensor:
+        return self._w
+
+    def read_rows(self, idx: Any) -> Any:
+        return self._a[idx]
+
+    def read_all(self) -> Any:
+        return self._a
+
+    def normalize(self, norm: float) -> None:
+        sums = self._device_weights().sum(dim=0).clamp_min(1e-12) * self.w_max
+        self.gain = (norm / sums).to(self._w.dtype)
+        self._refresh_cache()
+
+    @staticmethod
+    def _tensor(a: Any, like: Tensor) -> Tensor:
+        return torch.from_numpy(np.asarray(a)).to(like.device) if not isinstance(a, Tensor) \
+            else a
+
+    def _flat(self, rows: Tensor, cols: Tensor) -> Tensor:
+        """Flat indices of the block rows × cols (row-major)."""
+        return (rows.view(-1, 1) * self.n_out + cols.view(1, -1)).reshape(-1)
+
+
+class PulsedSynapses(_GainedSynapses):
+    """Synapses made of pulsed devices in unit cells (:mod:`aimc.onchip.cells`: one device,
+    a differential pair with refresh, or several devices per sign), the same device physics
+    as on-chip DNN training (:mod:`aimc.physics.pulsed`).
+
+    The cell's nominal weight range [lo, hi] (a single device: its bounds; a differential
+    cell: ±its largest weight) maps affinely onto [0, w_max]: ŵ = (w_cell − lo)/(hi − lo).
+    A requested change Δw of weight (i, j) becomes n = Δw/(g_j·w_max·ε) pulses (ε = the
+    cell's nominal step / (hi − lo)), rounded stochastically (⌊n⌋ + Bernoulli(n − ⌊n⌋), so
+    E[pulses] = n), up for a potentiation, down for a depression; what each pulse does is
+    the device's (state-dependent step, bounds, c2c and d2d variation). The differential
+    cell's refresh runs once per image (with the normalisation).
+
+    Args:
+        cell: a :class:`aimc.config.onchip.PulsedCell` (e.g. ``SingleDeviceCell(device=
+            SoftBoundsDevice(w_min=0.0, w_max=1.0))`` or ``DifferentialCell(device=
+            PCMPulseDevice())``).
+        weights: the initial weights (n_in, n_out) in [0, w_max], written exactly.
+        w_max: the rule's weight bound (device units are scaled to it).
+        generator: d2d draws (at construction), rounding and c2c noise.
+        kind: the name in checkpoints and reports.
+    """
+
+    def __init__(self, cell: Any, weights: Tensor, w_max: float, *,
+                 generator: torch.Generator | None = None, kind: str = "pulsed") -> None:
+        from aimc.config.onchip import PulsedCell
+        from aimc.onchip.cells import make_cell_array
+
+        if not isinstance(cell, PulsedCell):
+            raise ConfigError(f"PulsedSynapses needs a unit-cell config such as "
+                              f"SingleDeviceCell(device=SoftBoundsDevice()), got {cell!r}")
+        n_in, n_out = weights.shape
+        super().__init__(n_in, n_out, w_max, weights, generator)
+        self.kind = kind
+        self.cells = make_cell_array(cell, (n_in, n_out), generator=generator,
+                                     device=weights.device, dtype=weights.dtype)
+        if self.cells.n_per_sign == 0:
+            lo, hi = (float(b) for b in self.cells.devices[0].nominal_bounds)
+        else:
+            lo, hi = -float(self.cells.w_ref), float(self.cells.w_ref)
+        if not hi > lo:
+            raise ConfigError(f"the cell's nominal weight range [{lo}, {hi}] is empty; give "
+                              f"the device w_max > w_min")
+        self.lo, self.range = lo, hi - lo
+        self.epsilon = float(self.cells.granularity) / self.range  # in units of the range
+        self.cells.set_weight(lo + weights / w_max * self.range, generator)
+        self._image = 0
+        self._refresh_cache()
+
+    def _device_weights(self) -> Tensor:
+        return ((self.cells.weight() - self.lo) / self.range).clamp_min(0.0)
+
+    def _device_weights_at(self, flat: Tensor) -> Tensor:
+        return ((self.cells.weight_at(flat) - self.lo) / self.range).clamp_min(0.0)
+
+    def _pulses(self, amount: Tensor, gain: Tensor) -> Tensor:
+        n = amount / (gain * (self.w_max * self.epsilon))
+        base = torch.floor(n)
+        u = torch.rand(n.shape, dtype=n.dtype, device=n.device, generator=self.generator)
+        return (base + (u < n - base).to(n.dtype)).to(torch.int64).reshape(-1)
+
+    def _apply(self, flat: Tensor, n: Tensor, up: bool) -> None:
+        hit = n > 0
+        if not bool(hit.any()):
+            return
+        flat, n = flat[hit], n[hit]
+        zero = torch.zeros_like(n)
+        self.cells.apply_counts_at(flat, n if up else zero, zero if up else n, self.generator)
+        self.updates += int(n.sum())
+        self._refresh_at(flat)
+
+    def depress(self, idx: Any, rows: Any, amount: Any, **_: Any) -> None:
+        idx_t = self._tensor(idx, self._w)
+        amt = self._tensor(amount, self._w).expand(idx_t.numel(), self.n_out)
+        cols = torch.arange(self.n_out, device=self._w.device)
+        self._apply(self._flat(idx_t, cols), self._pulses(amt, self.gain), up=False)
+
+    def potentiate(self, cols: Any, amount: Any, **_: Any) -> None:
+        cols_t = self._tensor(cols, self._w)
+        amt = self._tensor(amount, self._w)
+        rows = torch.arange(self.n_in, device=self._w.device)
+        self._apply(self._flat(rows, cols_t), self._pulses(amt, self.gain[cols_t]), up=True)
+
+    def normalize(self, norm: float) -> None:
+        self._image += 1
+        if self.cells.end_step(self._image, self.generator):
+            pass  # refreshed weights are re-read below
+        super().normalize(norm)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "weights": self._w.clone(), "gain": self.gain.clone(),
+                "image": self._image, "updates": self.updates, **self._rng_state(),
+                "devices": [d.state_tensors() for d in self.cells.devices],
+                "cell_counter": self.cells.counter}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_state(state, {"weights": self._w, "gain": self.gain})
+        devices = state.get("devices")
+        if not isinstance(devices, list) or len(devices) != len(self.cells.devices):
+            raise CheckpointError("checkpoint holds another cell layout (number of devices "
+                                  "per synapse): it is from another network")
+        for dev, st in zip(self.cells.devices, devices, strict=True):
+            dev.load_state_tensors(st)
+        self.cells.counter = int(state.get("cell_counter", 0))
+        self._load_rng(state)
+        self.gain = state["gain"].to(self.gain).clone()
+        self._image = int(state.get("image", 0))
+        self.updates = int(state.get("updates", 0))
+        self._refresh_cache()
+
+
+class MemristorSynapses(_GainedSynapses):
+    """Cu/SiO2/W memristors with spike-triggered STDP (arXiv:2001.09299;
+    :mod:`aimc.physics.memristor`): the device changes by what the overlap of the pre and
+    post spike waveforms drives through it, not by the rule's amount.
+
+    On a post spike of neuron j, every input i pairs with its last spike, Δt = t_post −
+    t_pre ≥ 0 (potentiation); on a pre spike of input i, every neuron j pairs with its last
+    spike, Δt < 0 (depression): nearest-neighbour pairs. ΔG from
+    :func:`aimc.physics.memristor.memristor_update` (state dependence, c2c noise, the
+    device's own bounds, d2d-varied parameters drawn at construction). Weight: ŵ = (G −
+    g_min)/(g_max − g_min) of the nominal range, w = g_j·w_max·ŵ.
+    """
+
+    needs_timing = True
+
+    def __init__(self, cfg: Any, weights: Tensor, w_max: float, *,
+                 generator: torch.Generator | None = None) -> None:
+        from aimc.config.snn import CuSiO2WMemristor
+        from aimc.physics.memristor import sample_memristors, table_drives
+
+        if not isinstance(cfg, CuSiO2WMemristor):
+            raise ConfigError(f"MemristorSynapses needs a CuSiO2WMemristor(), got {cfg!r}")
+        n_in, n_out = weights.shape
+        super().__init__(n_in, n_out, w_max, weights, generator)
+        self.kind = "cu-sio2-w"
+        self.cfg = cfg
+        self.params = sample_memristors((n_in, n_out), cfg, generator=generator,
+                                        dtype=weights.dtype, device=weights.device)
+        span = cfg.g_max - cfg.g_min
+        self.g = (cfg.g_min + weights / w_max * span).clamp(self.params.g_min,
+                                                            self.params.g_max)
+        # the window: pairs farther apart than this drive nothing (zero table entries)
+        probe = torch.linspace(0.0, 200.0, 2001, dtype=torch.float64)
+        dp, _ = table_drives(probe, cfg)
+        _, dm = table_drives(-probe, cfg)
+        live = (dp > 0) | (dm > 0)
+        self.window_ms = float(probe[live].max()) if bool(live.any()) else 0.0
+        self._refresh_cache()
+
+    def _device_weights(self) -> Tensor:
+        span = self.cfg.g_max - self.cfg.g_min
+        return ((self.g - self.cfg.g_min) / span).clamp_min(0.0)
+
+    def _device_weights_at(self, flat: Tensor) -> Tensor:
+        span = self.cfg.g_max - self.cfg.g_min
+        return ((self.g.view(-1).index_select(0, flat) - self.cfg.g_min) / span).clamp_min(0.0)
+
+    def _pair(self, flat: Tensor, delta_t: Tensor) -> None:
+        from aimc.physics.memristor import MemristorParams, memristor_update
+
+        sub = MemristorParams(*(p.view(-1).index_select(0, flat) for p in self.params))
+        g = self.g.view(-1).index_select(0, flat)
+        new = memristor_update(g, delta_t.to(torch.float64), self.cfg, params=sub,
+                               generator=self.generator)
+        self.g.view(-1).index_copy_(0, flat, new.to(self.g.dtype))
+        self.updates += int(flat.numel())
+        self._refresh_at(flat)
+
+    def _recent(self, since: Tensor, dt: float) -> tuple[Tensor, Tensor]:
+        """Positions and |Δt| (ms) of the partners whose last spike is inside the window."""
+        ms = since.to(torch.float64) * dt
+        keep = torch.nonzero(ms <= self.window_ms).flatten()
+        return keep, ms[keep]
+
+    def depress(self, idx: Any, rows: Any, amount: Any, *, since_post: Any = None,
+                dt: float = 1.0) -> None:
+        if since_post is None:
+            raise ConfigError("MemristorSynapses needs spike times (since_post); run it in "
+                              "a DiehlCookNetwork, which passes them")
+        idx_t = self._tensor(idx, self._w)
+        cols, ms = self._recent(self._tensor(since_post, self._w).reshape(-1), dt)
+        if cols.numel() and idx_t.numel():
+            flat = self._flat(idx_t, cols)
+            self._pair(flat, (-ms).repeat(idx_t.numel()))
+
+    def potentiate(self, cols: Any, amount: Any, *, since_pre: Any = None,
+                   dt: float = 1.0) -> None:
+        if since_pre is None:
+            raise ConfigError("MemristorSynapses needs spike times (since_pre); run it in "
+                              "a DiehlCookNetwork, which passes them")
+        cols_t = self._tensor(cols, self._w)
+        rows, ms = self._recent(self._tensor(since_pre, self._w).reshape(-1), dt)
+        if rows.numel() and cols_t.numel():
+            flat = self._flat(rows, cols_t)
+            self._pair(flat, ms.repeat_interleave(cols_t.numel()))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "weights": self._w.clone(), "gain": self.gain.clone(),
+                "conductance": self.g.clone(), "updates": self.updates, **self._rng_state(),
+                "params": [p.clone() for p in self.params]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        from aimc.physics.memristor import MemristorParams
+
+        self._check_state(state, {"weights": self._w, "gain": self.gain,
+                                  "conductance": self.g})
+        self.g = state["conductance"].to(self.g).clone()
+        self.gain = state["gain"].to(self.gain).clone()
+        self.params = MemristorParams(*(p.to(self.g).clone() for p in state["params"]))
+        self._load_rng(state)
+        self.updates = int(state.get("updates", 0))
+        self._refresh_cache()
+
+
+def _soft_bounds() -> Any:
+    from aimc.config.onchip import SingleDeviceCell
+    from aimc.config.pulsed import SoftBoundsDevice
+
+    return SingleDeviceCell(device=SoftBoundsDevice(w_min=-1.0, w_max=1.0, dw_min=0.002))
+
+
+def _pcm() -> Any:
+    from aimc.config.onchip import DifferentialCell
+    from aimc.config.pulsed import PCMPulseDevice
+
+    return DifferentialCell(device=PCMPulseDevice())
+
+
+#: the synapse models of ``aimc reproduce diehlcook2015 --synapse``
+SYNAPSE_MODELS = ("ideal", "soft-bounds", "pcm", "cu-sio2-w")
+
+
 def make_synapses(kind: str, weights: Tensor, w_max: float, *,
-                  generator: torch.Generator | None = None) -> SynapseArray:
+                  generator: torch.Generator | None = None, **changes: Any) -> SynapseArray:
     """A synapse array of model ``kind`` holding ``weights`` (n_in, n_out) as its initial
-    state: ``"ideal"`` (:class:`IdealSynapses`)."""
+    state:
+
+    * ``"ideal"``: :class:`IdealSynapses`;
+    * ``"soft-bounds"``: one aihwkit-style soft-bounds device per synapse (range [−1, 1]
+      mapped onto [0, w_max], dw_min 0.002 = 1/1000 of the range, aihwkit's c2c 0.3 and d2d
+      0.3 spreads);
+    * ``"pcm"``: a differential pair of PCM devices (Nandakumar 2018 pulse model, SET-only,
+      refreshed once per image), :class:`PulsedSynapses`;
+    * ``"cu-sio2-w"``: :class:`MemristorSynapses` with :class:`aimc.config.snn.CuSiO2WMemristor`
+      (its fields can be changed with ``changes``).
+    """
     if kind == "ideal":
         return IdealSynapses(weights.clone(), w_max)
-    raise ConfigError(f"unknown synapse model {kind!r}; choose from ideal")
+    if kind == "soft-bounds":
+        cell = _soft_bounds()
+        if changes:
+            cell = cell.replace(device=cell.device.replace(**changes))
+        return PulsedSynapses(cell, weights, w_max, generator=generator, kind=kind)
+    if kind == "pcm":
+        cell = _pcm()
+        if changes:
+            cell = cell.replace(device=cell.device.replace(**changes))
+        return PulsedSynapses(cell, weights, w_max, generator=generator, kind=kind)
+    if kind == "cu-sio2-w":
+        from aimc.config.snn import CuSiO2WMemristor
+
+        return MemristorSynapses(CuSiO2WMemristor(**changes), weights, w_max,
+                                 generator=generator)
+    raise ConfigError(f"unknown synapse model {kind!r}; choose from "
+                      f"{', '.join(SYNAPSE_MODELS)}")
