@@ -70,3 +70,38 @@ def test_interrupted_arm_resumes_bit_exactly(tmp_path: Path) -> None:
     wa = torch.load(tmp_path / "a" / "network.pt", weights_only=False)
     wb = torch.load(tmp_path / "b" / "network.pt", weights_only=False)
     assert torch.equal(wa["weights"], wb["weights"]) and torch.equal(wa["theta"], wb["theta"])
+
+
+def test_cli_rejects_bad_arguments(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from aimc.cli import main
+
+    base = ["reproduce", "diehlcook2015", "--out", str(tmp_path / "run")]
+    with pytest.raises(SystemExit) as exc:
+        main([*base, "--synapse", "flash"])
+    assert exc.value.code == 2 and "choose from" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, "--neurons", "many"])
+    assert "comma-separated integers" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, "--train-images", "0"])
+    assert main([*base, "--data", str(tmp_path / "nowhere"), "--no-progress"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_ablation_variants_switch_one_property_off() -> None:
+    """Each ablation changes only its property: no-state removes the memristor's state
+    dependence (β = 0) and the soft-bounds device's (a constant step), no-noise the c2c and
+    d2d spread."""
+    from aimc.snn.synapses import make_synapses
+
+    w = torch.full((20, 4), 0.3)
+    g = torch.Generator().manual_seed(0)
+    base = make_synapses("cu-sio2-w", w, 1.0, generator=g)
+    flat = make_synapses("cu-sio2-w/no-state", w, 1.0, generator=g)
+    quiet = make_synapses("cu-sio2-w/no-noise", w, 1.0, generator=g)
+    assert base.cfg.beta_pos > 0 and flat.cfg.beta_pos == 0 and flat.cfg.c2c_std > 0
+    assert quiet.cfg.c2c_std == 0 and quiet.cfg.d2d_std == 0 and quiet.cfg.beta_pos > 0
+    sb = make_synapses("soft-bounds/no-state", w, 1.0, generator=g)
+    assert type(sb.cells.cfg.device).__name__ == "ConstantStepDevice"
+    default = make_synapses("soft-bounds", w, 1.0)
+    assert sb.cells.cfg.device.dw_min == default.cells.cfg.device.dw_min

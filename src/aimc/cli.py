@@ -11,9 +11,9 @@
               [--no-progress]
     aimc reproduce nandakumar2020 [--quick] [--data DIR] [--out DIR] [--seed N]
               [--epochs N] [--arms a,b] [--threads N] [--no-progress]
-    aimc reproduce diehlcook2015 [--neurons N[,M]] [--synapse ideal|cu-sio2-w|pcm|soft-bounds]
-              [--quick] [--data DIR] [--out DIR] [--epochs N] [--train-images N] [--seed N]
-              [--no-progress]
+    aimc reproduce diehlcook2015 [--neurons N[,M]] [--synapse ideal|cu-sio2-w|pcm|...]
+              [--ablation] [--quick] [--data DIR] [--out DIR] [--epochs N]
+              [--train-images N] [--seed N] [--threads N] [--no-progress]
     aimc --version
 
 Invalid arguments exit with status 2 and a message that names the fix.
@@ -290,6 +290,9 @@ def _add_diehlcook2015(experiments: Any) -> None:
     p.add_argument("--synapse", metavar="S[,T]", default="ideal",
                    help=f"synapse model(s), comma-separated, from {', '.join(SYNAPSES)} "
                         "(default: ideal)")
+    p.add_argument("--ablation", action="store_true",
+                   help="add, for each device model given, its variants with one property "
+                        "off (state dependence: /no-state; variability: /no-noise)")
     p.add_argument("--quick", action="store_true",
                    help="1,000 training, labelling and test images (minutes); default out "
                         "dir runs/diehlcook2015_quick")
@@ -327,7 +330,12 @@ def _cmd_diehlcook2015(args: argparse.Namespace, parser: argparse.ArgumentParser
         except ValueError as exc:
             raise ConfigError(f"--neurons takes comma-separated integers such as 100,400, got "
                               f"{args.neurons!r}") from exc
-        changes["synapses"] = tuple(v.strip() for v in args.synapse.split(",") if v.strip())
+        synapses = [v.strip() for v in args.synapse.split(",") if v.strip()]
+        if args.ablation:
+            from aimc.snn.synapses import ABLATIONS
+
+            synapses += [f"{m}/{v}" for m in list(synapses) for v in ABLATIONS.get(m, {})]
+        changes["synapses"] = tuple(synapses)
         for key in ("epochs", "seed", "train_images"):
             if getattr(args, key) is not None:
                 changes[key] = getattr(args, key)

@@ -7,7 +7,10 @@ arXiv:2001.09299: the same network with its input synapses made of devices
 (:mod:`aimc.snn.synapses`). One *arm* per (synapse model, network size):
 
 * ``ideal``: the reference code's clipped weights (the ideal limit);
-* ``soft-bounds``, ``pcm``, ``cu-sio2-w``: device synapses (:func:`make_synapses`).
+* ``soft-bounds``, ``pcm``, ``cu-sio2-w``: device synapses
+  (:func:`aimc.snn.synapses.make_synapses`);
+* ``<model>/no-state``, ``<model>/no-noise``: one device property switched off at a time
+  (``--ablation``), to say which property costs the accuracy.
 
 **Protocol** (the reference code's): training images in file order, one at a time, 350 ms of
 Poisson input at dt = 0.5 ms then 150 ms of rest, weights normalised before each image,
@@ -55,7 +58,7 @@ __all__ = ["DiehlCook2015Settings", "run_diehlcook2015", "SYNAPSES", "PAPER", "T
 
 PAPER = ("Diehl & Cook, Front. Comput. Neurosci. 9:99 (2015); device synapses after "
          "Nandakumar et al., arXiv:2001.09299")
-SYNAPSES = ("ideal", "soft-bounds", "pcm", "cu-sio2-w")
+SYNAPSES = ("ideal", "soft-bounds", "pcm", "cu-sio2-w")  # + "<model>/<variant>" ablations
 MODES = ("full", "quick")
 #: ideal-synapse test accuracy targets by network size (issue 12; paper 82.9 % / 87.0 %)
 TARGETS = {100: 0.80, 400: 0.87}
@@ -64,7 +67,7 @@ Log = Callable[[str], None]
 
 
 def arm_name(synapse: str, neurons: int) -> str:
-    return f"{synapse}_{neurons}"
+    return f"{synapse.replace('/', '-')}_{neurons}"
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -118,10 +121,12 @@ class DiehlCook2015Settings(ConfigBase):
         if not isinstance(self.synapses, tuple) or not self.synapses:
             raise ConfigError(f"DiehlCook2015Settings.synapses needs at least one of "
                               f"{', '.join(SYNAPSES)}")
-        unknown = [s for s in self.synapses if s not in SYNAPSES]
+        from aimc.snn.synapses import synapse_names
+
+        unknown = [s for s in self.synapses if s not in synapse_names(ablation=True)]
         if unknown:
             raise ConfigError(f"unknown synapse model(s) {', '.join(map(repr, unknown))}; "
-                              f"choose from {', '.join(SYNAPSES)}")
+                              f"choose from {', '.join(synapse_names(ablation=True))}")
         if len(set(self.synapses)) != len(self.synapses) or \
                 len(set(self.neurons)) != len(self.neurons):
             raise ConfigError("DiehlCook2015Settings lists a synapse model or size twice")

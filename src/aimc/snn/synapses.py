@@ -48,7 +48,7 @@ from aimc.errors import CheckpointError, ConfigError, ShapeError
 from aimc.snn._backend import view
 
 __all__ = ["SynapseArray", "IdealSynapses", "PulsedSynapses", "MemristorSynapses",
-           "make_synapses", "SYNAPSE_MODELS"]
+           "make_synapses", "synapse_names", "SYNAPSE_MODELS", "ABLATIONS"]
 
 
 class SynapseArray:
@@ -457,6 +457,48 @@ def _pcm() -> Any:
 #: the synapse models of ``aimc reproduce diehlcook2015 --synapse``
 SYNAPSE_MODELS = ("ideal", "soft-bounds", "pcm", "cu-sio2-w")
 
+#: one-at-a-time ablations of each device model: ``"<model>/<variant>"`` switches one
+#: property off (the config changes it makes)
+ABLATIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "soft-bounds": {
+        # ConstantStep: the same step everywhere, hard bounds (no state dependence)
+        "no-state": {"_device": "ConstantStepDevice"},
+        "no-noise": {"dw_min_std": 0.0, "dw_min_dtod": 0.0, "w_min_dtod": 0.0,
+                     "w_max_dtod": 0.0, "up_down_dtod": 0.0},
+    },
+    "pcm": {
+        # σ of the SET step = max(m2·G + c2 + A2·P, 0) = 0; RESET exact
+        "no-noise": {"g_max_dtod": 0.0, "m2": 0.0, "c2": 0.0, "A2": 0.0,
+                     "g_reset_std": 0.0},
+    },
+    "cu-sio2-w": {
+        "no-state": {"beta_pos": 0.0, "beta_neg": 0.0},
+        "no-noise": {"c2c_std": 0.0, "d2d_std": 0.0},
+    },
+}
+
+
+def synapse_names(*, ablation: bool = False) -> tuple[str, ...]:
+    """Every name :func:`make_synapses` accepts (with the ablation variants when asked)."""
+    names = list(SYNAPSE_MODELS)
+    if ablation:
+        names += [f"{k}/{v}" for k, vs in ABLATIONS.items() for v in vs]
+    return tuple(names)
+
+
+def _cell(base: Any, changes: dict[str, Any]) -> Any:
+    changes = dict(changes)
+    device_name = changes.pop("_device", None)
+    device = base.device
+    if device_name is not None:
+        from aimc.config import pulsed
+
+        keep = {f: getattr(device, f) for f in ("dw_min", "w_min", "w_max", "dw_min_std",
+                                                  "dw_min_dtod", "w_min_dtod", "w_max_dtod",
+                                                  "up_down_dtod")}
+        device = getattr(pulsed, device_name)(**keep)
+    return base.replace(device=device.replace(**changes) if changes else device)
+
 
 def make_synapses(kind: str, weights: Tensor, w_max: float, *,
                   generator: torch.Generator | None = None, **changes: Any) -> SynapseArray:
@@ -469,25 +511,30 @@ def make_synapses(kind: str, weights: Tensor, w_max: float, *,
       0.3 spreads);
     * ``"pcm"``: a differential pair of PCM devices (Nandakumar 2018 pulse model, SET-only,
       refreshed once per image), :class:`PulsedSynapses`;
-    * ``"cu-sio2-w"``: :class:`MemristorSynapses` with :class:`aimc.config.snn.CuSiO2WMemristor`
-      (its fields can be changed with ``changes``).
+    * ``"cu-sio2-w"``: :class:`MemristorSynapses` with :class:`aimc.config.snn.CuSiO2WMemristor`;
+    * ``"<model>/<variant>"``: the model with one property switched off (:data:`ABLATIONS`:
+      ``no-state`` = no state dependence, ``no-noise`` = no cycle-to-cycle and
+      device-to-device variation).
+
+    ``changes`` set further fields of the device config.
     """
-    if kind == "ideal":
+    model, _, variant = kind.partition("/")
+    if variant:
+        if variant not in ABLATIONS.get(model, {}):
+            raise ConfigError(f"unknown synapse model {kind!r}; choose from "
+                              f"{', '.join(synapse_names(ablation=True))}")
+        changes = {**ABLATIONS[model][variant], **changes}
+    if model == "ideal" and not variant:
         return IdealSynapses(weights.clone(), w_max)
-    if kind == "soft-bounds":
-        cell = _soft_bounds()
-        if changes:
-            cell = cell.replace(device=cell.device.replace(**changes))
+    if model in ("soft-bounds", "pcm"):
+        cell = _cell(_soft_bounds() if model == "soft-bounds" else _pcm(), changes)
         return PulsedSynapses(cell, weights, w_max, generator=generator, kind=kind)
-    if kind == "pcm":
-        cell = _pcm()
-        if changes:
-            cell = cell.replace(device=cell.device.replace(**changes))
-        return PulsedSynapses(cell, weights, w_max, generator=generator, kind=kind)
-    if kind == "cu-sio2-w":
+    if model == "cu-sio2-w":
         from aimc.config.snn import CuSiO2WMemristor
 
-        return MemristorSynapses(CuSiO2WMemristor(**changes), weights, w_max,
-                                 generator=generator)
+        syn = MemristorSynapses(CuSiO2WMemristor(**changes), weights, w_max,
+                                generator=generator)
+        syn.kind = kind
+        return syn
     raise ConfigError(f"unknown synapse model {kind!r}; choose from "
-                      f"{', '.join(SYNAPSE_MODELS)}")
+                      f"{', '.join(synapse_names(ablation=True))}")
