@@ -26,7 +26,8 @@ from aimc.config.snn import CuSiO2WMemristor, SpikeWaveform
 from aimc.errors import ConfigError, ShapeError
 
 __all__ = ["spike_voltage", "device_voltage", "stdp_drives", "table_drives", "mean_update",
-           "MemristorParams", "sample_memristors", "memristor_update", "fit_memristor"]
+           "MemristorParams", "sample_memristors", "memristor_update", "update_from_drives",
+           "fit_memristor"]
 
 _PANELS = 32
 _NODES = 8
@@ -185,14 +186,23 @@ def memristor_update(g: Tensor, delta_t: Tensor, cfg: CuSiO2WMemristor, *,
     delta_t = torch.as_tensor(delta_t, dtype=torch.float64, device=g.device).expand(g.shape)
     if delta_t.numel() and not bool(torch.isfinite(delta_t).all()):
         raise ConfigError("delta_t must be finite (ms)")
-    p = params or _nominal(g, cfg)
-    up, down = _terms(g, *table_drives(delta_t, cfg), p)
+    return update_from_drives(g, *table_drives(delta_t, cfg), cfg,
+                              params=params or _nominal(g, cfg), generator=generator)
+
+
+def update_from_drives(g: Tensor, d_pos: Tensor, d_neg: Tensor, cfg: CuSiO2WMemristor, *,
+                       params: MemristorParams,
+                       generator: torch.Generator | None = None) -> Tensor:
+    """The core of :func:`memristor_update` for pairs whose drives D±(Δt) are already known
+    (a caller pairing spikes on a fixed time grid tabulates them once): each drive term times
+    a mean-1 log-normal c2c factor, then clipped to the device bounds. Unvalidated."""
+    up, down = _terms(g, d_pos, d_neg, params)
     if cfg.c2c_std > 0:
         s = cfg.c2c_std
         for term in (up, down):
             xi = torch.randn(g.shape, dtype=g.dtype, device=g.device, generator=generator)
             term.mul_(torch.exp(s * xi - s * s / 2))
-    return torch.minimum(torch.maximum(g + up - down, p.g_min), p.g_max)
+    return torch.minimum(torch.maximum(g + up - down, params.g_min), params.g_max)
 
 
 def fit_memristor(g: Tensor, dg: Tensor, delta_t: Tensor, cfg: CuSiO2WMemristor

@@ -373,6 +373,9 @@ class MemristorSynapses(_GainedSynapses):
         _, dm = table_drives(-probe, cfg)
         live = (dp > 0) | (dm > 0)
         self.window_ms = float(probe[live].max()) if bool(live.any()) else 0.0
+        self._stacked = torch.stack([p.reshape(-1) for p in self.params])  # (6, n_in·n_out)
+        self._drive_dt: float | None = None
+        self._drive: tuple[Tensor, ...] = ()
         self._refresh_cache()
 
     def _device_weights(self) -> Tensor:
@@ -383,22 +386,41 @@ class MemristorSynapses(_GainedSynapses):
         span = self.cfg.g_max - self.cfg.g_min
         return ((self.g.view(-1).index_select(0, flat) - self.cfg.g_min) / span).clamp_min(0.0)
 
-    def _pair(self, flat: Tensor, delta_t: Tensor) -> None:
-        from aimc.physics.memristor import MemristorParams, memristor_update
+    def _tables(self, dt: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Drives at Δt = +k·dt and −k·dt for k = 0 … window/dt (cached per dt): spikes
+        fall on the step grid, so each pair's drive is a table entry."""
+        if self._drive_dt != dt:
+            from aimc.physics.memristor import table_drives
 
-        sub = MemristorParams(*(p.view(-1).index_select(0, flat) for p in self.params))
+            k = torch.arange(int(self.window_ms / dt) + 2, dtype=torch.float64) * dt
+            pos_p, pos_m = table_drives(k, self.cfg)
+            neg_p, neg_m = table_drives(-k, self.cfg)
+            dev, dtype = self.g.device, self.g.dtype
+            self._drive = tuple(t.to(device=dev, dtype=dtype)
+                                for t in (pos_p, pos_m, neg_p, neg_m))
+            self._drive_dt = dt
+        return self._drive
+
+    def _pair(self, flat: Tensor, steps: Tensor, sign: int, dt: float) -> None:
+        """Pairs at ``flat`` with the partner ``steps`` steps away (Δt = sign·steps·dt)."""
+        from aimc.physics.memristor import MemristorParams, update_from_drives
+
+        pos_p, pos_m, neg_p, neg_m = self._tables(dt)
+        d_pos, d_neg = (pos_p[steps], pos_m[steps]) if sign > 0 else \
+            (neg_p[steps], neg_m[steps])
+        sub = MemristorParams(*self._stacked.index_select(1, flat).unbind(0))
         g = self.g.view(-1).index_select(0, flat)
-        new = memristor_update(g, delta_t.to(torch.float64), self.cfg, params=sub,
-                               generator=self.generator)
-        self.g.view(-1).index_copy_(0, flat, new.to(self.g.dtype))
+        new = update_from_drives(g, d_pos, d_neg, self.cfg, params=sub,
+                                 generator=self.generator)
+        self.g.view(-1).index_copy_(0, flat, new)
         self.updates += int(flat.numel())
         self._refresh_at(flat)
 
     def _recent(self, since: Tensor, dt: float) -> tuple[Tensor, Tensor]:
-        """Positions and |Δt| (ms) of the partners whose last spike is inside the window."""
-        ms = since.to(torch.float64) * dt
-        keep = torch.nonzero(ms <= self.window_ms).flatten()
-        return keep, ms[keep]
+        """Positions and step distances of the partners whose last spike is inside the
+        window."""
+        keep = torch.nonzero(since * dt <= self.window_ms).flatten()
+        return keep, since[keep].to(torch.int64)
 
     def depress(self, idx: Any, rows: Any, amount: Any, *, since_post: Any = None,
                 dt: float = 1.0) -> None:
@@ -406,10 +428,9 @@ class MemristorSynapses(_GainedSynapses):
             raise ConfigError("MemristorSynapses needs spike times (since_post); run it in "
                               "a DiehlCookNetwork, which passes them")
         idx_t = self._tensor(idx, self._w)
-        cols, ms = self._recent(self._tensor(since_post, self._w).reshape(-1), dt)
+        cols, k = self._recent(self._tensor(since_post, self._w).reshape(-1), dt)
         if cols.numel() and idx_t.numel():
-            flat = self._flat(idx_t, cols)
-            self._pair(flat, (-ms).repeat(idx_t.numel()))
+            self._pair(self._flat(idx_t, cols), k.repeat(idx_t.numel()), -1, dt)
 
     def potentiate(self, cols: Any, amount: Any, *, since_pre: Any = None,
                    dt: float = 1.0) -> None:
@@ -417,10 +438,9 @@ class MemristorSynapses(_GainedSynapses):
             raise ConfigError("MemristorSynapses needs spike times (since_pre); run it in "
                               "a DiehlCookNetwork, which passes them")
         cols_t = self._tensor(cols, self._w)
-        rows, ms = self._recent(self._tensor(since_pre, self._w).reshape(-1), dt)
+        rows, k = self._recent(self._tensor(since_pre, self._w).reshape(-1), dt)
         if rows.numel() and cols_t.numel():
-            flat = self._flat(rows, cols_t)
-            self._pair(flat, ms.repeat_interleave(cols_t.numel()))
+            self._pair(self._flat(rows, cols_t), k.repeat_interleave(cols_t.numel()), 1, dt)
 
     def state_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "weights": self._w.clone(), "gain": self.gain.clone(),
@@ -435,6 +455,7 @@ class MemristorSynapses(_GainedSynapses):
         self.g = state["conductance"].to(self.g).clone()
         self.gain = state["gain"].to(self.gain).clone()
         self.params = MemristorParams(*(p.to(self.g).clone() for p in state["params"]))
+        self._stacked = torch.stack([p.reshape(-1) for p in self.params])
         self._load_rng(state)
         self.updates = int(state.get("updates", 0))
         self._refresh_cache()
