@@ -164,3 +164,23 @@ def test_poisson_events_reject_bad_probabilities() -> None:
         poisson_events(torch.tensor([1, 0]), 10)
     with pytest.raises(ConfigError, match="steps"):
         poisson_events(torch.tensor([0.5]), 0)
+
+
+def test_monitors_record_every_step_like_the_reference() -> None:
+    """With monitors, both paths record the same spikes and (to float32 rounding of the
+    drive's summation order: |Δv| ≤ 1e-3 mV, far below the 13 mV between rest and
+    threshold) the same voltages at every step, rest included."""
+    from aimc.snn.monitors import SpikeMonitor, StateMonitor
+
+    x = _images(1, seed=4)
+    ref, fast = _pair(WITH_REST)
+    mons = [(SpikeMonitor(), StateMonitor()) for _ in range(2)]
+    ref.present(x, learn=True, generator=seeded(6), reference=True, spikes=mons[0][0],
+                voltages=mons[0][1])
+    fast.present(x, learn=True, generator=seeded(6), spikes=mons[1][0], voltages=mons[1][1])
+    steps = WITH_REST.present_steps + WITH_REST.rest_steps
+    assert mons[0][0].spikes.shape == (steps, 1, 16) == mons[1][0].spikes.shape
+    assert torch.equal(mons[0][0].spikes, mons[1][0].spikes)
+    assert float((mons[0][1].values - mons[1][1].values).abs().max()) < 1e-3
+    with pytest.raises(ConfigError, match="SpikeMonitor"):
+        fast.present(x, learn=False, spikes=StateMonitor())  # type: ignore[arg-type]

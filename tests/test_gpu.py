@@ -149,3 +149,31 @@ def test_onchip_training_step_on_cuda() -> None:
     assert last < 0.5 * first, (first, last)
     state = next(iter(model[0].tile_weights()))[1].onchip
     assert state.counters["pulses"] > 0
+
+
+def test_diehl_cook_fast_path_equals_the_reference_on_cuda() -> None:
+    """The event-driven Diehl & Cook simulation on CUDA (torch code path) against the plain
+    step-by-step reference on CUDA, same CUDA generator: the same counts, weights and
+    thresholds bit for bit (as on CPU, tests/test_diehl_cook_fast.py); a batched evaluation
+    on CUDA equals the reference too."""
+    from aimc.snn.diehl_cook import DiehlCookNetwork, DiehlCookSettings
+
+    s = DiehlCookSettings(n_neurons=16, dt=1.0, t_present=120.0, t_rest=0.0)
+
+    def gen(seed: int) -> torch.Generator:
+        return torch.Generator(device="cuda").manual_seed(seed)
+
+    ref = DiehlCookNetwork(s, generator=gen(0), device=CUDA)
+    fast = DiehlCookNetwork(s, generator=gen(0), device=CUDA)
+    g = seeded(1)
+    x = (torch.rand(8, 784, generator=g) * (torch.rand(8, 784, generator=g) < 0.2)).to(CUDA)
+    g_ref, g_fast = gen(3), gen(3)
+    for i in range(5):
+        c_ref = ref.present(x[i:i + 1], learn=True, generator=g_ref, reference=True)
+        c_fast = fast.present(x[i:i + 1], learn=True, generator=g_fast)
+        assert torch.equal(c_ref, c_fast), i
+    assert torch.equal(ref.weights, fast.weights) and torch.equal(ref.theta, fast.theta)
+    assert fast.weights.device.type == "cuda"
+    e_ref = ref.present(x, learn=False, generator=gen(4), reference=True)
+    e_fast = fast.present(x, learn=False, generator=gen(4))
+    assert torch.equal(e_ref, e_fast) and int(e_fast.sum()) > 8 * s.min_spikes

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -143,11 +144,13 @@ def spike_probability(x: Tensor, intensity: float, dt: float) -> Tensor:
 
 
 def present_fast(net: DiehlCookNetwork, x: Tensor, intensity: float, learn: bool,
-                 generator: torch.Generator | None, xp: ModuleType | None = None) -> Tensor:
+                 generator: torch.Generator | None, xp: ModuleType | None = None, *,
+                 record: Callable[[Tensor, Tensor], None] | None = None) -> Tensor:
     """One presentation of images ``x`` (batch, n_input) at ``intensity``; returns the
     excitatory spike counts (batch, n) as int64, updates the synapses and θ when ``learn``.
     ``xp`` forces the array library (default: :func:`aimc.snn._backend.array_module`; the
-    tests run the torch path on CPU with it)."""
+    tests run the torch path on CPU with it). ``record(spikes, v)`` is called every step with
+    the excitatory spikes and potentials (torch; the rest is then simulated in full)."""
     s = net.settings
     xp = xp or array_module(x.device, x.shape[0])
     b, n, n_in = x.shape[0], s.n_neurons, s.n_input
@@ -306,8 +309,11 @@ def present_fast(net: DiehlCookNetwork, x: Tensor, intensity: float, learn: bool
                 prev_exc = spk_exc.astype(like.dtype) if xp is np else spk_exc.to(like.dtype)
                 prev_inh = spk_inh.astype(like.dtype) if xp is np else spk_inh.to(like.dtype)
             spiked_last = spiked
+            if record is not None:
+                record(to_torch(spk_exc.copy() if xp is np else spk_exc.clone(), x),
+                       to_torch(v[:, :n].copy() if xp is np else v[:, :n].clone(), x))
             t += 1
-            if resting and not spiked_last and not (t <= ref_until) and \
+            if record is None and resting and not spiked_last and not (t <= ref_until) and \
                     _quiescent(xp, v, s_e, theta, c, s.rest_steps * s.dt, s.exc.tau_theta):
                 remaining = total - t
                 if remaining:

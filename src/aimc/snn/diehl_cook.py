@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -40,6 +41,7 @@ from aimc.config.snn import DiehlCookSTDP, LIFNeuron, diehl_cook_excitatory, die
 from aimc.errors import ConfigError, ShapeError
 from aimc.snn._presentation import present_fast, spike_probability
 from aimc.snn.encoders import poisson_events
+from aimc.snn.monitors import SpikeMonitor, StateMonitor
 from aimc.snn.neurons import lif_init, lif_step
 from aimc.snn.stdp import apply_ideal, stdp_init, stdp_step
 from aimc.snn.synapses import IdealSynapses, SynapseArray
@@ -113,7 +115,8 @@ class DiehlCookNetwork:
                  synapses: SynapseArray | None = None):
         self.settings = s = settings or DiehlCookSettings()
         self.generator = generator
-        u = torch.rand(s.n_input, s.n_neurons, generator=generator, dtype=dtype)
+        where = generator.device if generator is not None else torch.device("cpu")
+        u = torch.rand(s.n_input, s.n_neurons, generator=generator, dtype=dtype, device=where)
         init = ((u + 0.01) * s.init_scale).clamp_(0.0, s.stdp.w_max).to(device)
         if synapses is None:
             synapses = IdealSynapses(init, s.stdp.w_max)
@@ -153,7 +156,9 @@ class DiehlCookNetwork:
         return x.to(device=self.weights.device, dtype=self.weights.dtype)
 
     def present(self, images: Tensor, *, learn: bool,
-                generator: torch.Generator | None = None, reference: bool = False) -> Tensor:
+                generator: torch.Generator | None = None, reference: bool = False,
+                spikes: SpikeMonitor | None = None,
+                voltages: StateMonitor | None = None) -> Tensor:
         """Present a batch of images; returns the excitatory spike counts (batch, n).
 
         With ``learn`` the input weights change by STDP during the presentation (summed
@@ -165,7 +170,23 @@ class DiehlCookNetwork:
         ``reference=True`` runs the plain step-by-step version built from
         :func:`aimc.snn.lif_step` and :func:`aimc.snn.stdp.stdp_step` (slow; ideal synapses
         only), which the tests compare it with.
+
+        ``spikes`` / ``voltages``: monitors that record the excitatory layer's spikes
+        (batch, n) and membrane potentials (mV) at every simulated step of every
+        presentation (repeats included); with a monitor the whole rest period is simulated,
+        so the record has every step.
         """
+        record = None
+        if spikes is not None or voltages is not None:
+            for mon, cls in ((spikes, SpikeMonitor), (voltages, StateMonitor)):
+                if mon is not None and not isinstance(mon, cls):
+                    raise ConfigError(f"expected a {cls.__name__}, got {type(mon).__name__}")
+
+            def record(spk: Tensor, v: Tensor) -> None:
+                if spikes is not None:
+                    spikes.record(spk)
+                if voltages is not None:
+                    voltages.record(v)
         if reference and not isinstance(self.synapses, IdealSynapses):
             raise ConfigError("reference=True simulates ideal synapses only; use the "
                               "default event-driven path for device synapses")
@@ -178,8 +199,8 @@ class DiehlCookNetwork:
         todo = torch.arange(x.shape[0], device=x.device)
         intensity = s.intensity
         while todo.numel():
-            c = (self._run(x[todo], intensity, learn, gen) if reference else
-                 present_fast(self, x[todo], intensity, learn, gen))
+            c = (self._run(x[todo], intensity, learn, gen, record) if reference else
+                 present_fast(self, x[todo], intensity, learn, gen, record=record))
             counts[todo] = c
             intensity += 1.0
             low = c.sum(dim=1) < s.min_spikes
@@ -189,7 +210,7 @@ class DiehlCookNetwork:
         return counts
 
     def _run(self, x: Tensor, intensity: float, learn: bool,
-             generator: torch.Generator | None) -> Tensor:
+             generator: torch.Generator | None, record: Any = None) -> Tensor:
         s = self.settings
         b, n = x.shape[0], s.n_neurons
         exc = lif_init((b, n), s.exc, dtype=x.dtype, device=x.device)
@@ -201,7 +222,8 @@ class DiehlCookNetwork:
         counts = torch.zeros(b, n, dtype=torch.long, device=x.device)
         p = spike_probability(x, intensity, s.dt)
         ev_step, ev_unit = poisson_events(p, s.present_steps, generator)
-        bounds = torch.searchsorted(ev_step, torch.arange(s.present_steps + 1)).tolist()
+        bounds = torch.searchsorted(ev_step, torch.arange(s.present_steps + 1,
+                                                          device=x.device)).tolist()
         for step in range(s.present_steps + s.rest_steps):
             resting = step >= s.present_steps
             drive = exc_spikes.to(x.dtype) * s.w_exc_inh
@@ -220,6 +242,8 @@ class DiehlCookNetwork:
                 apply_ideal(self.weights, dep, pot, s.stdp)
             if not resting:
                 counts += new_exc
+            if record is not None:
+                record(new_exc, exc.v)
             exc_spikes, inh_spikes = new_exc, new_inh
         if learn:  # θ persists across images (mean over the batch for batch > 1)
             self.theta = exc.theta.mean(dim=0)
