@@ -1,5 +1,5 @@
 """Spiking networks (layer 4): neuron and trace kernels, encoders, the Diehl & Cook STDP
-rule and network.
+rule and network, and synapse arrays whose weights are device states.
 
 Functional first: ``lif_step(state, params, dt, exc=..., inh=...) → (spikes, state)`` with the
 state an explicit :class:`LIFState` and the parameters a frozen :class:`aimc.config.snn.LIFNeuron`.
@@ -15,16 +15,32 @@ from aimc.config.snn import (
            diehl_cook_inhibitory,
 )
 from aimc.snn.diehl_cook import DiehlCookNetwork, DiehlCookSettings, assign_labels, predict
-from aimc.snn.encoders import latency_spikes, poisson_spikes, poisson_step, regular_spikes
+from aimc.snn.encoders import (
+           latency_spikes,
+           poisson_events,
+           poisson_spikes,
+           poisson_step,
+           regular_spikes,
+)
 from aimc.snn.monitors import SpikeMonitor, StateMonitor
 from aimc.snn.neurons import LIFState, lif_init, lif_step, refractory_steps
 from aimc.snn.stdp import STDPTraces, apply_ideal, stdp_init, stdp_step
+from aimc.snn.synapses import (
+           IdealSynapses,
+           MemristorSynapses,
+           PulsedSynapses,
+           SynapseArray,
+           make_synapses,
+)
 from aimc.snn.traces import trace_decay, trace_spike, trace_step
 
 __all__ = ["LIFNeuron", "Trace", "diehl_cook_excitatory", "diehl_cook_inhibitory",
            "LIFState", "lif_init", "lif_step", "refractory_steps",
            "trace_decay", "trace_spike", "trace_step",
-           "poisson_step", "poisson_spikes", "regular_spikes", "latency_spikes",
+           "poisson_step", "poisson_spikes", "poisson_events", "regular_spikes",
+           "latency_spikes",
            "DiehlCookSTDP", "STDPTraces", "stdp_init", "stdp_step", "apply_ideal",
            "DiehlCookNetwork", "DiehlCookSettings", "assign_labels", "predict",
-           "SpikeMonitor", "StateMonitor"]
+           "SpikeMonitor", "StateMonitor",
+           "SynapseArray", "IdealSynapses", "PulsedSynapses", "MemristorSynapses",
+           "make_synapses"]
