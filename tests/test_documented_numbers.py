@@ -18,7 +18,13 @@ from typing import Any
 
 import pytest
 
-from aimc.experiments import nandakumar2020_report, rasch2023_report, report, sensitivity_report
+from aimc.experiments import (
+    diehlcook2015_report,
+    nandakumar2020_report,
+    rasch2023_report,
+    report,
+    sensitivity_report,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -49,6 +55,10 @@ def _render(run: str) -> str:
         return rasch2023_report.markdown_report(m, plots=_plots(run, names))
     if run == "rasch2023_sensitivity_quick":
         return sensitivity_report.markdown_report(m)
+    if run.startswith("diehlcook2015"):
+        names = [diehlcook2015_report.ACCURACY_PLOT, diehlcook2015_report.WINDOW_PLOT]
+        names += [diehlcook2015_report.fields_plot(a) for a in m["arms"]]
+        return diehlcook2015_report.markdown_report(m, plots=_plots(run, {n: n for n in names}))
     raise AssertionError(f"no renderer known for docs/results/{run}: add it here")
 
 
