@@ -16,10 +16,11 @@ arXiv:2001.09299: the same network with its input synapses made of devices
 Poisson input at dt = 0.5 ms then 150 ms of rest, weights normalised before each image,
 STDP within the image; an image that makes fewer than 5 spikes is shown again at a higher
 rate. After each epoch the network is frozen (no plasticity, no threshold adaptation), each
-neuron is labelled with the class it answers most over the first ``assign_images`` training
-images, and the test images are classified by the all-activity vote (the class whose
-neurons spike most on average). Epochs: 1 for up to 100 neurons, 3 above (our choice: the
-paper trains larger networks longer; ``--epochs`` overrides).
+neuron is labelled with the class it answers most over one presentation of the training
+images (``assign_images``: the first N only), and the test images are classified by the
+all-activity vote (the class whose neurons spike most on average). Epochs: 1 for up to 100
+neurons, 3 above (our choice: the paper trains larger networks longer; ``--epochs``
+overrides).
 
 **Targets** (issue; paper): with ideal synapses 100 neurons ≥ 80 % (paper 82.9 %), 400
 neurons ≥ 87 % (paper 87.0 %, reference code ≈ 89 %) after training on the full set.
@@ -87,7 +88,9 @@ class DiehlCook2015Settings(ConfigBase):
         synapses: synapse models, from :data:`SYNAPSES`; one arm per (synapse, size).
         epochs: passes over the training images (None: 1 up to 100 neurons, else 3).
         train_images: training images per epoch (None: all 60,000).
-        assign_images: first training images used to label the neurons after each epoch.
+        assign_images: first training images used to label the neurons after each epoch
+            (None: all of them, the paper's "one presentation of the training set"; the
+            first recorded run used 10,000).
         test_images: test images (None: all 10,000).
         checkpoint_every: training images between checkpoints.
         eval_batch: images per batch when evaluating.
@@ -100,7 +103,7 @@ class DiehlCook2015Settings(ConfigBase):
     synapses: tuple[str, ...] = ("ideal",)
     epochs: int | None = None
     train_images: int | None = None
-    assign_images: int = 10000
+    assign_images: int | None = None
     test_images: int | None = None
     checkpoint_every: int = 500
     eval_batch: int = 1000
@@ -130,10 +133,10 @@ class DiehlCook2015Settings(ConfigBase):
         if len(set(self.synapses)) != len(self.synapses) or \
                 len(set(self.neurons)) != len(self.neurons):
             raise ConfigError("DiehlCook2015Settings lists a synapse model or size twice")
-        for f in ("epochs", "train_images", "test_images"):
+        for f in ("epochs", "train_images", "test_images", "assign_images"):
             if getattr(self, f) is not None:
                 _check_int(f, getattr(self, f), 1)
-        for f in ("assign_images", "checkpoint_every", "eval_batch"):
+        for f in ("checkpoint_every", "eval_batch"):
             _check_int(f, getattr(self, f), 1)
         self.network(self.neurons[0])  # validates dt and the times
 
@@ -331,7 +334,7 @@ def _data(folder: Path, settings: DiehlCook2015Settings) -> dict[str, Tensor]:
     x_tr, y_tr = load_mnist(folder, "train", limit=settings.train_images).tensors
     x_te, y_te = load_mnist(folder, "test", limit=settings.test_images).tensors
     x_tr = x_tr.reshape(len(x_tr), -1)
-    k = min(settings.assign_images, len(x_tr))
+    k = len(x_tr) if settings.assign_images is None else min(settings.assign_images, len(x_tr))
     return {"x_train": x_tr, "x_assign": x_tr[:k], "y_assign": y_tr[:k],
             "x_test": x_te.reshape(len(x_te), -1), "y_test": y_te}
 

@@ -27,6 +27,12 @@ def fields_plot(arm: str) -> str:
     return f"receptive_fields_{arm}.png"
 
 
+def _assign(s: dict[str, Any]) -> str:
+    if s.get("assign_images") is None:
+        return "all the"
+    return f"the first {s['assign_images']}"
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.2f} %"
 
@@ -81,7 +87,7 @@ def markdown_report(metrics: dict[str, Any], *, plots: dict[str, str] | None = N
              f"Protocol: dt {s['dt']} ms, {s['t_present']} ms per image + {s['t_rest']} ms "
              f"rest; training images per epoch: "
              f"{'all 60,000' if s['train_images'] is None else s['train_images']}; labels "
-             f"from the first {s['assign_images']} training images; test images: "
+             f"from {_assign(s)} training images; test images: "
              f"{'all 10,000' if s['test_images'] is None else s['test_images']}.", "",
              "## Test accuracy", ""]
     rows = []
