@@ -105,3 +105,18 @@ def test_ablation_variants_switch_one_property_off() -> None:
     assert type(sb.cells.cfg.device).__name__ == "ConstantStepDevice"
     default = make_synapses("soft-bounds", w, 1.0)
     assert sb.cells.cfg.device.dw_min == default.cells.cfg.device.dw_min
+
+
+def test_ablation_table_reports_each_change_with_its_standard_error() -> None:
+    """Device 0.50, no-noise 0.60 on 1000 test images: +10.00 ± √((0.25 + 0.24)/1000) =
+    2.21 points; arms of other sizes or the ideal arm get no row."""
+    def arm(synapse: str, acc: float, neurons: int = 100) -> dict:
+        return {"synapse": synapse, "neurons": neurons, "test_accuracy": acc}
+
+    m = {"settings": {"test_images": 1000},
+         "arms": {"ideal_100": arm("ideal", 0.7), "pcm_100": arm("pcm", 0.5),
+                  "pcm-no-noise_100": arm("pcm/no-noise", 0.6),
+                  "pcm-no-noise_400": arm("pcm/no-noise", 0.9, 400)}}
+    lines = report._ablation_section(m)
+    rows = [ln for ln in lines if ln.startswith("| pcm")]
+    assert rows == ["| pcm | 100 | no-noise | 50.00 % | 60.00 % | +10.00 ± 2.21 | 70.00 % |"]

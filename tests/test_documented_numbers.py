@@ -67,7 +67,8 @@ RUNS = sorted(p.parent.name for p in RESULTS.glob("*/metrics.json"))
 
 def test_every_stored_run_is_checked() -> None:
     assert set(RUNS) == {"demo", "nandakumar2020", "rasch2023_quick",
-                         "rasch2023_sensitivity_quick", "diehlcook2015"}
+                         "rasch2023_sensitivity_quick", "diehlcook2015",
+                         "diehlcook2015_quick"}
 
 
 @pytest.mark.parametrize("run", RUNS)

@@ -106,6 +106,7 @@ def markdown_report(metrics: dict[str, Any], *, plots: dict[str, str] | None = N
     if metrics["mode"] != "full" or s["train_images"] is not None:
         lines += ["Targets apply to full runs (all 60,000 training images); this run is "
                   "smaller, so none is checked.", ""]
+    lines += _ablation_section(metrics)
     lines += ["## Per epoch", ""]
     rows = []
     for name, r in metrics["arms"].items():
@@ -131,6 +132,39 @@ def markdown_report(metrics: dict[str, Any], *, plots: dict[str, str] | None = N
               "synapse model decides what a requested change does "
               "(`aimc.snn.synapses`).", ""]
     return "\n".join(lines)
+
+
+def _ablation_section(metrics: dict[str, Any]) -> list[str]:
+    """Which device property costs the accuracy: each device model against the ideal arm
+    and against its variants with one property off (same size), with the standard error of
+    each accuracy from the test-set size, √(p(1 − p)/n) (one training run per arm: the
+    run-to-run spread of training is not in it)."""
+    arms = {(r["synapse"], r["neurons"]): r for r in metrics["arms"].values()}
+    n_test = metrics["settings"].get("test_images") or 10000
+    rows = []
+    for (synapse, neurons), r in arms.items():
+        if "/" in synapse or synapse == "ideal":
+            continue
+        ideal = arms.get(("ideal", neurons))
+        for (other, n2), v in arms.items():
+            if n2 != neurons or not other.startswith(synapse + "/"):
+                continue
+            gain = v["test_accuracy"] - r["test_accuracy"]
+            se = ((v["test_accuracy"] * (1 - v["test_accuracy"])
+                   + r["test_accuracy"] * (1 - r["test_accuracy"])) / n_test) ** 0.5
+            rows.append([synapse, str(neurons), other.split("/", 1)[1],
+                         _pct(r["test_accuracy"]), _pct(v["test_accuracy"]),
+                         f"{100 * gain:+.2f} ± {100 * se:.2f}",
+                         "—" if ideal is None else _pct(ideal["test_accuracy"])])
+    if not rows:
+        return []
+    return ["## Which device property costs accuracy (one at a time)", "",
+            "Each row switches one property of a device model off (`no-state`: no state "
+            "dependence; `no-noise`: no cycle-to-cycle or device-to-device variation). "
+            "Change = accuracy without the property − accuracy with it, ± the standard error "
+            "of that difference from the test-set size alone (one training run per arm).", "",
+            _md(["device", "neurons", "switched off", "device", "without it", "change",
+                 "ideal"], rows), ""]
 
 
 def _plot_accuracy(metrics: dict[str, Any]) -> bytes | None:
