@@ -117,6 +117,6 @@ def test_ablation_table_reports_each_change_with_its_standard_error() -> None:
          "arms": {"ideal_100": arm("ideal", 0.7), "pcm_100": arm("pcm", 0.5),
                   "pcm-no-noise_100": arm("pcm/no-noise", 0.6),
                   "pcm-no-noise_400": arm("pcm/no-noise", 0.9, 400)}}
-    lines = report._ablation_section(m)
+    lines = "\n".join(report._ablation_section(m)).splitlines()
     rows = [ln for ln in lines if ln.startswith("| pcm")]
     assert rows == ["| pcm | 100 | no-noise | 50.00 % | 60.00 % | +10.00 ± 2.21 | 70.00 % |"]
