@@ -280,33 +280,65 @@ class PulsedSynapses(_GainedSynapses):
     def _device_weights_at(self, flat: Tensor) -> Tensor:
         return ((self.cells.weight_at(flat) - self.lo) / self.range).clamp_min(0.0)
 
-    def _pulses(self, amount: Tensor, gain: Tensor) -> Tensor:
+    def _pulses(self, amount: Any, gain: Any) -> Any:
+        """⌊n⌋ + Bernoulli(n − ⌊n⌋) pulses, n = amount/(gain·w_max·ε), flat int64, in the
+        library of ``amount`` (NumPy on the CPU batch-1 path: most requests round to no
+        pulse at all, and NumPy decides that without torch's per-op cost). The uniforms
+        come from the torch generator either way, so both give the same pulses."""
         n = amount / (gain * (self.w_max * self.epsilon))
+        u = torch.rand(tuple(n.shape), dtype=self._w.dtype, device=self._w.device,
+                       generator=self.generator)
+        if isinstance(n, np.ndarray):
+            base = np.floor(n)
+            return (base + (u.numpy() < n - base)).astype(np.int64).reshape(-1)
         base = torch.floor(n)
-        u = torch.rand(n.shape, dtype=n.dtype, device=n.device, generator=self.generator)
         return (base + (u < n - base).to(n.dtype)).to(torch.int64).reshape(-1)
 
-    def _apply(self, flat: Tensor, n: Tensor, up: bool) -> None:
-        hit = n > 0
-        if not bool(hit.any()):
-            return
-        flat, n = flat[hit], n[hit]
+    def _apply(self, rows: Any, cols: Any, n: Any, up: bool) -> None:
+        """Apply the pulse counts ``n`` of the block rows × cols (row-major, flat)."""
+        if isinstance(n, np.ndarray):
+            hit = np.flatnonzero(n)
+            if hit.size == 0:
+                return
+            flat_np = (np.asarray(rows).reshape(-1, 1) * self.n_out
+                       + np.asarray(cols).reshape(1, -1)).reshape(-1)[hit]
+            flat = torch.from_numpy(flat_np).to(self._w.device)
+            n = torch.from_numpy(n[hit]).to(self._w.device)
+        else:
+            flat = self._flat(self._tensor(rows, self._w), self._tensor(cols, self._w))
+            hit = n > 0
+            if not bool(hit.any()):
+                return
+            flat, n = flat[hit], n[hit]
         zero = torch.zeros_like(n)
         self.cells.apply_counts_at(flat, n if up else zero, zero if up else n, self.generator)
         self.updates += int(n.sum())
         self._refresh_at(flat)
 
+    def _gain(self, like: Any) -> Any:
+        return self.gain.numpy() if isinstance(like, np.ndarray) else self.gain
+
     def depress(self, idx: Any, rows: Any, amount: Any, **_: Any) -> None:
-        idx_t = self._tensor(idx, self._w)
-        amt = self._tensor(amount, self._w).expand(idx_t.numel(), self.n_out)
-        cols = torch.arange(self.n_out, device=self._w.device)
-        self._apply(self._flat(idx_t, cols), self._pulses(amt, self.gain), up=False)
+        xp = np if isinstance(amount, np.ndarray) else torch
+        if xp is np:
+            amt = np.broadcast_to(amount, (len(idx), self.n_out))
+            cols: Any = np.arange(self.n_out)
+        else:
+            idx = self._tensor(idx, self._w)
+            amt = self._tensor(amount, self._w).expand(idx.numel(), self.n_out)
+            cols = torch.arange(self.n_out, device=self._w.device)
+        self._apply(idx, cols, self._pulses(amt, self._gain(amt)), up=False)
 
     def potentiate(self, cols: Any, amount: Any, **_: Any) -> None:
-        cols_t = self._tensor(cols, self._w)
-        amt = self._tensor(amount, self._w)
-        rows = torch.arange(self.n_in, device=self._w.device)
-        self._apply(self._flat(rows, cols_t), self._pulses(amt, self.gain[cols_t]), up=True)
+        if isinstance(amount, np.ndarray):
+            rows: Any = np.arange(self.n_in)
+            gain = self._gain(amount)[np.asarray(cols)]
+        else:
+            cols = self._tensor(cols, self._w)
+            amount = self._tensor(amount, self._w)
+            rows = torch.arange(self.n_in, device=self._w.device)
+            gain = self.gain[cols]
+        self._apply(rows, cols, self._pulses(amount, gain), up=True)
 
     def normalize(self, norm: float) -> None:
         self._image += 1
