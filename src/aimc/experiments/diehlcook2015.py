@@ -38,17 +38,16 @@ import json
 import os
 import sys
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from aimc.config.base import ConfigBase, config
 from aimc.errors import CheckpointError, ConfigError
+from aimc.experiments.nandakumar2020 import _load_arm, derived_seed  # shared run helpers
 from aimc.experiments.progress import progress
 from aimc.experiments.provenance import claim_run_folder, code_block, portable_path
 from aimc.experiments.report import write_json
@@ -169,12 +168,6 @@ class DiehlCook2015Settings(ConfigBase):
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def derived_seed(seed: int, name: str, *purpose: int) -> int:
-    """A 63-bit seed from the master seed, a name and purpose integers."""
-    words = [seed, zlib.crc32(name.encode()), *purpose]
-    return int(np.random.SeedSequence(words).generate_state(2, dtype=np.uint64)[0] >> 1)
-
-
 def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
@@ -235,17 +228,6 @@ def _load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
     if not isinstance(state, dict) or state.get("fingerprint") != fingerprint:
         return None
     return state
-
-
-def _load_arm(path: Path, fingerprint: str) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        result = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is unreadable ({exc}); delete it to re-run the arm") \
-            from exc
-    return result if result.get("fingerprint") == fingerprint else None
 
 
 # --------------------------------------------------------------------------- one arm
@@ -406,8 +388,6 @@ def weights_of(out_dir: str | os.PathLike[str], arm: str) -> Tensor:
     """The trained input weights of ``arm`` in a run folder (for plots)."""
     state = torch.load(Path(out_dir) / "arms" / arm / "network.pt", weights_only=False)
     w = state.get("weights")
-    if w is None:
-        w = state.get("weight")
     if w is None:
         raise CheckpointError(f"{arm}'s network.pt holds no weights")
     return w

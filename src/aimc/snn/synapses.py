@@ -342,8 +342,7 @@ class PulsedSynapses(_GainedSynapses):
 
     def normalize(self, norm: float) -> None:
         self._image += 1
-        if self.cells.end_step(self._image, self.generator):
-            pass  # refreshed weights are re-read below
+        self.cells.end_step(self._image, self.generator)  # differential refresh, if due
         super().normalize(norm)
 
     def state_dict(self) -> dict[str, Any]:
