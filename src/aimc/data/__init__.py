@@ -12,6 +12,7 @@ Example::
     x, y = train.tensors                                   # (60000, 1, 28, 28) f32, (60000,) i64
 """
 
+from aimc.data.audio import FSDD_RATE, AudioClip, load_fsdd, read_wav
 from aimc.data.cifar import CIFAR10_CLASSES, load_cifar10
 from aimc.data.fetch import download
 from aimc.data.idx import FASHION_MNIST_CLASSES, load_fashion_mnist, load_mnist, read_idx
@@ -35,4 +36,5 @@ __all__ = [
     "channel_mean_std", "normalize", "MNIST_MEAN", "MNIST_STD", "CIFAR10_MEAN", "CIFAR10_STD",
     "load_ptb", "PTBCorpus", "batchify", "bptt_batches",
     "load_sst2", "SST2Split", "tokenize", "build_vocab",
+    "read_wav", "load_fsdd", "AudioClip", "FSDD_RATE",
 ]

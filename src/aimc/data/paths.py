@@ -37,6 +37,8 @@ _KNOWN: dict[str, tuple[tuple[str, ...], str]] = {
                 "cifar10_jpeg_test.zip"),
     "ptb": (("ptb",), "ptb.train.txt, ptb.valid.txt, ptb.test.txt"),
     "sst2": (("sst2", "SST-2"), "train.tsv, dev.tsv (GLUE SST-2, header 'sentence\\tlabel')"),
+    "fsdd": (("fsdd",), "recordings/<digit>_<speaker>_<index>.wav (Free Spoken Digit "
+             "Dataset, 8 kHz mono)"),
 }
 
 _DOWNLOAD_HINT = ("aimc.data.download({name!r}, root) can fetch the public release into "
