@@ -14,6 +14,9 @@
     aimc reproduce diehlcook2015 [--neurons N[,M]] [--synapse ideal|cu-sio2-w|pcm|...]
               [--ablation] [--quick] [--data DIR] [--out DIR] [--epochs N]
               [--train-images N] [--seed N] [--threads N] [--no-progress]
+    aimc reproduce nandakumar2020-snn [--quick] [--data DIR] [--out DIR] [--synapse S,T]
+              [--devices N,M] [--epochs N] [--train-per-class N] [--speakers A,B]
+              [--seed N] [--threads N] [--no-progress]
     aimc --version
 
 Invalid arguments exit with status 2 and a message that names the fix.
@@ -109,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sensitivity(experiments)
     _add_nandakumar2020(experiments)
     _add_diehlcook2015(experiments)
+    from aimc.cli_snn import add_nandakumar2020_snn
+
+    add_nandakumar2020_snn(experiments, _int_at_least)
     reproduce.set_defaults(func=_cmd_reproduce_help, subparser=reproduce)
     return parser
 

@@ -1,0 +1,106 @@
+"""``aimc reproduce nandakumar2020-snn``: the command-line front of
+:mod:`aimc.experiments.nandakumar2020_snn` (kept apart from :mod:`aimc.cli` to keep files
+small; the shared helpers stay there)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+__all__ = ["add_nandakumar2020_snn"]
+
+
+def add_nandakumar2020_snn(experiments: Any, int_at_least: Any) -> None:
+    """Register the sub-command on ``aimc reproduce``'s sub-parsers."""
+    from aimc.experiments.nandakumar2020_snn import SYNAPSES
+
+    p = experiments.add_parser(
+        "nandakumar2020-snn",
+        help="supervised spike timing on PCM / Cu-SiO2-W synapses, spoken digits in, image "
+             "pixels out as spike times (arXiv:1905.11929)",
+        description="Nandakumar et al., Sci. Rep. 10:8080 (2020; arXiv:1905.11929): a "
+                    "132x168 spiking layer trained by NormAD to answer a spoken digit (FSDD, "
+                    "software cochlea) with output spikes whose times encode an MNIST image "
+                    "of the same class. Arms: ideal, PCM with N devices per sign, Cu/SiO2/W; "
+                    "then PCM drift from 1 s to 1 month with and without array-level "
+                    "scaling. Writes OUT/metrics.json, accuracy.png, raster.png, drift.png, "
+                    "cochlea.png and report.md; resumes after each epoch. (Named -snn beside "
+                    "nandakumar2020, the mixed-precision paper of the same author and year.)")
+    p.add_argument("--quick", action="store_true",
+                   help="20 epochs, PCM with 1 and 4 devices per sign, three drift times "
+                        "(about a minute); default out dir runs/nandakumar2020-snn_quick")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="a data root holding fsdd/ and mnist/ (default: $AIMC_DATA)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="run folder (default: runs/nandakumar2020-snn[_quick])")
+    p.add_argument("--synapse", metavar="S[,T]", default=None,
+                   help=f"synapse models, comma-separated, from {', '.join(SYNAPSES)} "
+                        "(default: all)")
+    p.add_argument("--devices", metavar="N[,M]", default=None,
+                   help="PCM devices per sign, comma-separated (default: 1,2,4,8; quick 1,4)")
+    p.add_argument("--epochs", type=int_at_least(1, "--epochs", 100), default=None,
+                   help="passes over the training patterns (default: 100; quick 20)")
+    p.add_argument("--train-per-class", type=int_at_least(1, "--train-per-class", 1),
+                   default=None, help="training recordings per digit and speaker (default 1)")
+    p.add_argument("--speakers", metavar="A[,B]", default=None,
+                   help="FSDD speakers (default: jackson)")
+    p.add_argument("--seed", type=int_at_least(0, "--seed", 0), default=None,
+                   help="master seed (default: 0)")
+    p.add_argument("--threads", type=int_at_least(1, "--threads", 1), default=1,
+                   help="torch and BLAS threads (default: 1)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument("--allow-other-code", action="store_true",
+                   help="resume a run folder that other code started")
+    p.set_defaults(func=_cmd, subparser=p)
+
+
+def _split(text: str, cast: Any, flag: str) -> tuple[Any, ...]:
+    from aimc.errors import ConfigError
+
+    try:
+        return tuple(cast(v.strip()) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{flag} takes a comma-separated list such as 1,4, got "
+                          f"{text!r}") from exc
+
+
+def _cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import torch
+
+    from aimc.cli import _command, _limit_blas_threads, _run_experiment
+    from aimc.errors import ConfigError
+    from aimc.experiments.nandakumar2020_snn import SNNSettings, run_nandakumar2020_snn
+    from aimc.experiments.nandakumar2020_snn_report import summary_text
+
+    prog = "aimc reproduce nandakumar2020-snn"
+    changes: dict[str, Any] = {}
+    try:
+        if args.synapse is not None:
+            changes["synapses"] = _split(args.synapse, str, "--synapse")
+        if args.devices is not None:
+            changes["devices"] = _split(args.devices, int, "--devices")
+        if args.speakers is not None:
+            changes["speakers"] = _split(args.speakers, str, "--speakers")
+        for key in ("epochs", "seed", "train_per_class"):
+            if getattr(args, key) is not None:
+                changes[key] = getattr(args, key)
+        settings = SNNSettings.quick(**changes) if args.quick else SNNSettings(**changes)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    out = args.out or ("runs/nandakumar2020-snn_quick" if args.quick
+                       else "runs/nandakumar2020-snn")
+    torch.set_num_threads(args.threads)
+    _limit_blas_threads(args.threads)
+    command = _command(args, "nandakumar2020-snn")
+    metrics, code = _run_experiment(
+        prog, lambda: run_nandakumar2020_snn(settings, out, data=args.data,
+                                             show_progress=not args.no_progress,
+                                             command=command,
+                                             allow_other_code=args.allow_other_code),
+        f"checkpoints are in {out}/arms")
+    if metrics is None:
+        return code
+    print(summary_text(metrics))
+    print(f"\nreport: {os.path.join(out, 'report.md')}")
+    return 0
