@@ -28,11 +28,15 @@ def _poisson(steps: int, batch: int, n: int, rate_hz: float, seed: int) -> torch
     return torch.rand(steps, batch, n, generator=g) < rate_hz / 1000.0
 
 
+@pytest.mark.parametrize("window", [1, 5, 32])
 @pytest.mark.parametrize("refractory", [0.0, 2.0, 5.0])
-def test_event_driven_layer_equals_the_stepped_reference(refractory: float) -> None:
+def test_event_driven_layer_equals_the_stepped_reference(
+        refractory: float, window: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Same spikes, step for step, in float64 (both exact in exact arithmetic; rounding
     differs by ~1e-13 mV, so a tie within that of the threshold could split them: none in
-    these seeded draws, checked over 3 × 2 × 40 neurons and ~10⁴ spikes)."""
+    these seeded draws, checked over 3 × 2 × 40 neurons and ~10⁴ spikes). Every search
+    window gives the same spikes: a window of 1 sends most searches down the far path."""
+    monkeypatch.setattr("aimc.snn.normad.SEARCH_WINDOW", window)
     cfg = NormADNeuron(refractory=refractory)
     s = _poisson(600, 2, 50, 30.0, seed=1)
     g = torch.Generator().manual_seed(2)

@@ -18,8 +18,10 @@ linear equation, so
     V[t] = U[t] − a^(t−t₀)·(U[t₀] − v_reset),   a = e^(−dt/τ_m),   t > t₀,
 
 and the next spike is the first t > t₀ with V[t] ≥ v_threshold. :func:`simulate` finds the
-spikes of all neurons of all samples this way, one vectorised search per spike rank (so the
-cost is (spikes per neuron + 1) passes over the pattern, not a Python step loop);
+spikes of all neurons of all samples this way, one vectorised search per spike rank — the
+first over the whole pattern, each later one over the :data:`SEARCH_WINDOW` steps after the
+reset and, only for neurons without a spike there, over the rest — so the cost is about
+T·neurons + window·spikes element operations, not a Python step loop;
 :func:`simulate_stepped` is the plain step-by-step reference (exact propagation of the
 traces and the membrane over each step) that it is tested against.
 
@@ -44,6 +46,10 @@ from torch import Tensor
 
 from aimc.config.normad import NormADNeuron
 from aimc.errors import ConfigError, ShapeError
+
+#: steps after a reset searched first for a neuron's next spike (then the rest of the
+#: pattern): a busy neuron costs this many steps per spike instead of the whole pattern
+SEARCH_WINDOW = 32
 
 __all__ = ["psp_kernel", "filter_spikes", "simulate", "simulate_stepped", "normad_update",
            "match_spikes", "MatchCounts"]
@@ -85,26 +91,30 @@ def filter_spikes(spikes: Tensor, kernel: Tensor, dtype: torch.dtype = torch.flo
                   ) -> Tensor:
     """Causal FIR filter along time: out[k] = Σ_{j≤k} s[j]·kernel[k − j].
 
+    Event-driven: each tap of the kernel is added at the positions of all spikes at once
+    (one ``index_add_`` per tap, over the spikes only), so the cost is taps × spikes and
+    steps without input stay exact zeros.
+
     Args:
-        spikes: (T, B, n) bool or float.
+        spikes: (T, B, n) bool (or float 0/1: any non-zero counts as one spike).
         kernel: (L,) float.
-        dtype: result dtype (the convolution runs in float64 and is rounded once).
+        dtype: result dtype (accumulated in float64 and rounded once).
 
     Returns:
         (T, B, n) of ``dtype``, on the spikes' device.
     """
     _check_spike_train("spikes", spikes)
-    t_len = spikes.shape[0]
-    x = spikes.to(torch.float64).permute(1, 2, 0)  # (B, n, T)
+    t_len, batch, n = spikes.shape
     k = kernel.to(device=spikes.device, dtype=torch.float64)
-    size = 1 << math.ceil(math.log2(t_len + k.numel()))
-    y = torch.fft.irfft(torch.fft.rfft(x, size) * torch.fft.rfft(k, size), size)[..., :t_len]
-    # with 0/1 spikes and a kernel ≥ 0, every true value is 0 or at least the smallest
-    # positive tap: below half of it is the FFT's rounding residue (~1e-17), an exact 0
-    positive = k[k > 0]
-    if positive.numel():
-        y = torch.where(y < 0.5 * float(positive.min()), torch.zeros_like(y), y)
-    return y.permute(2, 0, 1).to(dtype).contiguous()
+    taps = min(k.numel(), t_len)
+    row = batch * n
+    base = torch.nonzero(spikes.reshape(-1)).flatten()  # = (t·B + b)·n + c
+    out = torch.zeros((t_len + taps) * row, dtype=torch.float64, device=spikes.device)
+    ones = torch.ones(base.numel(), dtype=torch.float64, device=spikes.device)
+    for j in range(taps):
+        if float(k[j]) != 0.0:
+            out.index_add_(0, base + j * row, ones, alpha=float(k[j]))
+    return out[: t_len * row].view(t_len, batch, n).to(dtype)
 
 
 def _check_weights(weights: Tensor, u: Tensor) -> None:
@@ -142,23 +152,39 @@ def simulate(u: Tensor, weights: Tensor, cfg: NormADNeuron, *, max_spikes: int |
                       torch.arange(t_len + 1, dtype=torch.float64)).to(dtype).to(u.device)
     steps = torch.arange(t_len, device=u.device)
     n_ref = cfg.refractory_steps
-    active = torch.nonzero(pot.max(dim=0).values >= cfg.v_threshold).flatten()
-    t0 = torch.full((active.numel(),), -1, dtype=torch.long, device=u.device)
-    c0 = torch.zeros(active.numel(), dtype=dtype, device=u.device)
+    thr = cfg.v_threshold
+    # first spikes: V = U until then
+    active = torch.nonzero(pot.max(dim=0).values >= thr).flatten()
+    first = torch.argmax((pot[:, active] >= thr).to(torch.uint8), dim=0)
     rank = 0
-    while active.numel() and (max_spikes is None or rank < max_spikes):
-        lag = steps.view(-1, 1) - t0.view(1, -1)  # t − t₀
-        v = pot[:, active] - decay[lag.clamp(0, t_len)] * c0.view(1, -1)
-        cross = (v >= cfg.v_threshold) & (lag > 0)
-        hit = cross.any(dim=0)
-        first = torch.argmax(cross.to(torch.uint8), dim=0)
-        active, first = active[hit], first[hit]
+    flat = pot.reshape(-1)
+    n_all = batch * n_out
+    ahead = torch.arange(1, SEARCH_WINDOW + 1, device=u.device).view(-1, 1)
+    decay_ahead = decay[1:SEARCH_WINDOW + 1].view(-1, 1)
+    while active.numel():
         out[first, active] = True
+        rank += 1
         t0 = first + n_ref
         keep = t0 < t_len - 1
         active, t0 = active[keep], t0[keep]
-        c0 = pot[t0, active] - cfg.v_reset
-        rank += 1
+        if not active.numel() or (max_spikes is not None and rank >= max_spikes):
+            break
+        c0 = (pot[t0, active] - cfg.v_reset).view(1, -1)
+        # the next spike: first within SEARCH_WINDOW steps after t₀ (busy neurons), ...
+        t = t0.view(1, -1) + ahead
+        v = flat[t.clamp(max=t_len - 1) * n_all + active.view(1, -1)] - decay_ahead * c0
+        cross = (v >= thr) & (t < t_len)
+        hit = cross.any(dim=0)
+        first = t0 + 1 + torch.argmax(cross.to(torch.uint8), dim=0)
+        # ... else anywhere later (quiet neurons: usually none, and they drop out)
+        far = torch.nonzero(~hit & (t0 + SEARCH_WINDOW < t_len - 1)).flatten()
+        if far.numel():
+            lag = steps.view(-1, 1) - t0[far].view(1, -1)
+            v = pot[:, active[far]] - decay[lag.clamp(0, t_len)] * c0[:, far]
+            cross = (v >= thr) & (lag > SEARCH_WINDOW)
+            hit[far] = cross.any(dim=0)
+            first[far] = torch.argmax(cross.to(torch.uint8), dim=0)
+        active, first = active[hit], first[hit]
     return out.view(t_len, batch, n_out)
 
 
