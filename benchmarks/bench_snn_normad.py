@@ -129,9 +129,10 @@ def main() -> None:
 
 def _markdown(r: dict) -> str:
     lines = ["# NormAD spike-timing benchmark (arXiv:1905.11929 task)", "",
-             f"Command: `{r['command']}`  ", f"Code: {r['code'].get('version')} "
-             f"(commit {r['code'].get('commit')}), {r['date']}  ",
-             f"CPU: {r['env'].get('cpu')}, torch threads {r['env'].get('torch_threads')}", "",
+             f"Command: `{r['command']}`  ", f"Code: aimc {r['code'].get('aimc')} "
+             f"(commit {r['code'].get('git_commit')}), {r['date']}  ",
+             f"CPU: {r['env'].get('cpu')}, threads {r['env'].get('threads')}, load average "
+             f"{r['env'].get('loadavg')}", "",
              f"Scale: {r['scale']['inputs']} inputs × {r['scale']['outputs']} outputs, "
              f"{r['scale']['steps']} steps of {r['scale']['dt_ms']} ms. Targets (issue 13): "
              f"an epoch over the FSDD training split ≤ {r['targets']['epoch_s_max']:.0f} s, "

@@ -132,9 +132,11 @@ def markdown_report(metrics: dict[str, Any], *, plots: dict[str, str] | None = N
               "once per pattern presentation; PCM updates go through a χ accumulator "
               "(ε = 0.75 µS per pulse, divided among N devices per sign).", "",
               "## Provenance", "",
-              f"Command: `{metrics.get('command')}`; code {metrics['code'].get('version')} "
-              f"(commit {metrics['code'].get('commit')}); machine "
-              f"{metrics['machine'].get('cpu')}; {metrics.get('wall_time_s')} s.", ""]
+              f"Command: `{metrics.get('command')}`; aimc {metrics['code'].get('aimc')} "
+              f"(commit {metrics['code'].get('git_commit')}"
+              f"{', uncommitted changes' if metrics['code'].get('git_dirty') else ''}); "
+              f"machine {metrics['machine'].get('cpu')}, {metrics['machine'].get('cores')} "
+              f"cores; {metrics.get('wall_time_s')} s.", ""]
     return "\n".join(lines)
 
 
