@@ -21,6 +21,7 @@ import pytest
 from aimc.experiments import (
     diehlcook2015_report,
     nandakumar2020_report,
+    nandakumar2020_snn_report,
     rasch2023_report,
     report,
     sensitivity_report,
@@ -59,6 +60,10 @@ def _render(run: str) -> str:
         names = [diehlcook2015_report.ACCURACY_PLOT, diehlcook2015_report.WINDOW_PLOT]
         names += [diehlcook2015_report.fields_plot(a) for a in m["arms"]]
         return diehlcook2015_report.markdown_report(m, plots=_plots(run, {n: n for n in names}))
+    if run == "nandakumar2020-snn":
+        r = nandakumar2020_snn_report
+        names = (r.ACC, r.DRIFT, r.RASTER, r.COCHLEA)
+        return r.markdown_report(m, plots=_plots(run, {n: n for n in names}))
     raise AssertionError(f"no renderer known for docs/results/{run}: add it here")
 
 
@@ -68,7 +73,7 @@ RUNS = sorted(p.parent.name for p in RESULTS.glob("*/metrics.json"))
 def test_every_stored_run_is_checked() -> None:
     assert set(RUNS) == {"demo", "nandakumar2020", "rasch2023_quick",
                          "rasch2023_sensitivity_quick", "diehlcook2015",
-                         "diehlcook2015_quick"}
+                         "diehlcook2015_quick", "nandakumar2020-snn"}
 
 
 @pytest.mark.parametrize("run", RUNS)
