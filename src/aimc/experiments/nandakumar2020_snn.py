@@ -184,7 +184,7 @@ class SNNSettings(ConfigBase):
 
     def fingerprint(self, synapse: str, devices: int) -> str:
         d = self.to_dict()
-        for k in ("mode", "synapses", "devices", "eval_batch"):
+        for k in ("mode", "synapses", "devices"):  # eval_batch stays: one read per batch
             d.pop(k, None)
         d.update(synapse=synapse, n=devices)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]

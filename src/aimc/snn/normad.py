@@ -47,6 +47,9 @@ from torch import Tensor
 from aimc.config.normad import NormADNeuron
 from aimc.errors import ConfigError, ShapeError
 
+#: spikes per ``index_add_`` of :func:`filter_spikes` (bounds its index memory: chunk × taps)
+FILTER_CHUNK = 2048
+
 #: steps after a reset searched first for a neuron's next spike (then the rest of the
 #: pattern): a busy neuron costs this many steps per spike instead of the whole pattern
 SEARCH_WINDOW = 32
@@ -91,30 +94,34 @@ def filter_spikes(spikes: Tensor, kernel: Tensor, dtype: torch.dtype = torch.flo
                   ) -> Tensor:
     """Causal FIR filter along time: out[k] = Σ_{j≤k} s[j]·kernel[k − j].
 
-    Event-driven: each tap of the kernel is added at the positions of all spikes at once
-    (one ``index_add_`` per tap, over the spikes only), so the cost is taps × spikes and
-    steps without input stay exact zeros.
+    Event-driven: the whole kernel is added after every spike (``index_add_`` over the
+    spikes only, in chunks of :data:`FILTER_CHUNK` spikes; each spike's taps are contiguous
+    in a (B, n, time) buffer), so the cost is taps × spikes and steps without input stay
+    exact zeros.
 
     Args:
         spikes: (T, B, n) bool (or float 0/1: any non-zero counts as one spike).
         kernel: (L,) float.
-        dtype: result dtype (accumulated in float64 and rounded once).
+        dtype: result dtype, also the accumulation's (float32: each value is a sum of a few
+            dozen taps, so ≤ ~1e-6 relative rounding; pass float64 for reference work).
 
     Returns:
-        (T, B, n) of ``dtype``, on the spikes' device.
+        (T, B, n) of ``dtype``, on the spikes' device: a permuted view of a (B, n, T)
+        buffer, the layout :func:`simulate`'s product reads (``.contiguous()`` if needed).
     """
     _check_spike_train("spikes", spikes)
     t_len, batch, n = spikes.shape
-    k = kernel.to(device=spikes.device, dtype=torch.float64)
-    taps = min(k.numel(), t_len)
-    row = batch * n
-    base = torch.nonzero(spikes.reshape(-1)).flatten()  # = (t·B + b)·n + c
-    out = torch.zeros((t_len + taps) * row, dtype=torch.float64, device=spikes.device)
-    ones = torch.ones(base.numel(), dtype=torch.float64, device=spikes.device)
-    for j in range(taps):
-        if float(k[j]) != 0.0:
-            out.index_add_(0, base + j * row, ones, alpha=float(k[j]))
-    return out[: t_len * row].view(t_len, batch, n).to(dtype)
+    taps = min(kernel.numel(), t_len)
+    span = t_len + taps
+    b, c, t = torch.nonzero(spikes.permute(1, 2, 0), as_tuple=True)
+    start = (b * n + c) * span + t
+    out = torch.zeros(batch * n * span, dtype=dtype, device=spikes.device)
+    k = kernel[:taps].to(device=spikes.device, dtype=dtype)
+    offsets = torch.arange(taps, device=spikes.device).view(1, -1)
+    for i in range(0, start.numel(), FILTER_CHUNK):
+        first = start[i:i + FILTER_CHUNK].view(-1, 1)
+        out.index_add_(0, (first + offsets).view(-1), k.expand(first.numel(), taps).reshape(-1))
+    return out.view(batch, n, span)[..., :t_len].permute(2, 0, 1)
 
 
 def _check_weights(weights: Tensor, u: Tensor) -> None:
@@ -143,49 +150,51 @@ def simulate(u: Tensor, weights: Tensor, cfg: NormADNeuron, *, max_spikes: int |
     _check_weights(weights, u)
     t_len, batch, _ = u.shape
     n_out = weights.shape[1]
+    n_all = batch * n_out
     dtype = torch.promote_types(u.dtype, weights.dtype)
-    pot = cfg.v_rest + (u.reshape(t_len * batch, -1).to(dtype) @ weights.to(dtype))
-    pot = pot.view(t_len, batch * n_out)
-    out = torch.zeros(t_len, batch * n_out, dtype=torch.bool, device=u.device)
+    # neuron-major potential (B·n_out, T): each neuron's trajectory contiguous; the product
+    # reads filter_spikes's (B, n_in, T) buffer as it is
+    pot = torch.matmul(weights.to(dtype).T, u.permute(1, 2, 0).to(dtype))
+    pot = pot.add_(cfg.v_rest).reshape(n_all, t_len)
+    out = torch.zeros(n_all, t_len, dtype=torch.bool, device=u.device)
     a = math.exp(-cfg.dt / cfg.tau_mem)
     decay = torch.pow(torch.tensor(a, dtype=torch.float64),
                       torch.arange(t_len + 1, dtype=torch.float64)).to(dtype).to(u.device)
-    steps = torch.arange(t_len, device=u.device)
+    steps = torch.arange(t_len, device=u.device).view(1, -1)
     n_ref = cfg.refractory_steps
     thr = cfg.v_threshold
     # first spikes: V = U until then
-    active = torch.nonzero(pot.max(dim=0).values >= thr).flatten()
-    first = torch.argmax((pot[:, active] >= thr).to(torch.uint8), dim=0)
+    active = torch.nonzero(pot.amax(dim=1) >= thr).flatten()
+    first = torch.argmax((pot[active] >= thr).to(torch.uint8), dim=1)
     rank = 0
-    flat = pot.reshape(-1)
-    n_all = batch * n_out
-    ahead = torch.arange(1, SEARCH_WINDOW + 1, device=u.device).view(-1, 1)
-    decay_ahead = decay[1:SEARCH_WINDOW + 1].view(-1, 1)
+    flat = pot.view(-1)
+    ahead = torch.arange(1, SEARCH_WINDOW + 1, device=u.device).view(1, -1)
+    decay_ahead = decay[1:SEARCH_WINDOW + 1].view(1, -1)
     while active.numel():
-        out[first, active] = True
+        out[active, first] = True
         rank += 1
         t0 = first + n_ref
         keep = t0 < t_len - 1
         active, t0 = active[keep], t0[keep]
         if not active.numel() or (max_spikes is not None and rank >= max_spikes):
             break
-        c0 = (pot[t0, active] - cfg.v_reset).view(1, -1)
+        c0 = (flat[active * t_len + t0] - cfg.v_reset).view(-1, 1)
         # the next spike: first within SEARCH_WINDOW steps after t₀ (busy neurons), ...
-        t = t0.view(1, -1) + ahead
-        v = flat[t.clamp(max=t_len - 1) * n_all + active.view(1, -1)] - decay_ahead * c0
+        t = t0.view(-1, 1) + ahead
+        v = flat[active.view(-1, 1) * t_len + t.clamp(max=t_len - 1)] - decay_ahead * c0
         cross = (v >= thr) & (t < t_len)
-        hit = cross.any(dim=0)
-        first = t0 + 1 + torch.argmax(cross.to(torch.uint8), dim=0)
+        hit = cross.any(dim=1)
+        first = t0 + 1 + torch.argmax(cross.to(torch.uint8), dim=1)
         # ... else anywhere later (quiet neurons: usually none, and they drop out)
         far = torch.nonzero(~hit & (t0 + SEARCH_WINDOW < t_len - 1)).flatten()
         if far.numel():
-            lag = steps.view(-1, 1) - t0[far].view(1, -1)
-            v = pot[:, active[far]] - decay[lag.clamp(0, t_len)] * c0[:, far]
+            lag = steps - t0[far].view(-1, 1)
+            v = pot[active[far]] - decay[lag.clamp(0, t_len)] * c0[far]
             cross = (v >= thr) & (lag > SEARCH_WINDOW)
-            hit[far] = cross.any(dim=0)
-            first[far] = torch.argmax(cross.to(torch.uint8), dim=0)
+            hit[far] = cross.any(dim=1)
+            first[far] = torch.argmax(cross.to(torch.uint8), dim=1)
         active, first = active[hit], first[hit]
-    return out.view(t_len, batch, n_out)
+    return out.view(batch, n_out, t_len).permute(2, 0, 1)
 
 
 def simulate_stepped(spikes: Tensor, weights: Tensor, cfg: NormADNeuron) -> Tensor:
