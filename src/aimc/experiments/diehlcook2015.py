@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,8 +48,9 @@ from aimc.config.base import ConfigBase, config
 from aimc.errors import CheckpointError, ConfigError
 from aimc.experiments.nandakumar2020 import _load_arm, derived_seed  # shared run helpers
 from aimc.experiments.progress import progress
-from aimc.experiments.provenance import claim_run_folder, code_block, portable_path
+from aimc.experiments.provenance import code_block, portable_path
 from aimc.experiments.report import write_json
+from aimc.experiments.run_folder import open_run_folder
 from aimc.snn.diehl_cook import DiehlCookNetwork, DiehlCookSettings, assign_labels, predict
 
 __all__ = ["DiehlCook2015Settings", "run_diehlcook2015", "SYNAPSES", "PAPER", "TARGETS",
@@ -339,16 +339,8 @@ def run_diehlcook2015(settings: DiehlCook2015Settings, out_dir: str | os.PathLik
     if not isinstance(settings, DiehlCook2015Settings):
         raise ConfigError(f"settings must be a DiehlCook2015Settings, got "
                           f"{type(settings).__name__}; e.g. DiehlCook2015Settings.quick()")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    history = claim_run_folder(out, allow_other_code=allow_other_code)
-    (out / "arms").mkdir(exist_ok=True)
-    emit = log if log is not None else (lambda m: print(m, file=sys.stderr, flush=True))
-
-    def log_line(msg: str) -> None:
-        emit(msg)
-        with open(out / "run.log", "a", encoding="utf-8") as f:
-            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+    out, history, log_line = open_run_folder(out_dir, allow_other_code=allow_other_code,
+                                             log=log)
 
     folder = mnist_dir(data)
     dataset = _data(folder, settings)

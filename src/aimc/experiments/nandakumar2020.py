@@ -57,7 +57,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -73,8 +72,9 @@ import aimc
 from aimc.config.base import ConfigBase, check_type, config
 from aimc.errors import CheckpointError, ConfigError, DataError, TrainingError
 from aimc.experiments.progress import progress
-from aimc.experiments.provenance import claim_run_folder, code_block, portable_path
+from aimc.experiments.provenance import code_block, portable_path
 from aimc.experiments.report import write_json
+from aimc.experiments.run_folder import open_run_folder
 
 __all__ = ["ARMS", "MLP_ARMS", "ARM_INFO", "Nandakumar2020Settings", "run_nandakumar2020",
            "mnist_dir", "build_network", "arm_config", "machine_info", "PAPER"]
@@ -517,16 +517,8 @@ def run_nandakumar2020(settings: Nandakumar2020Settings, out_dir: str | os.PathL
     if not isinstance(settings, Nandakumar2020Settings):
         raise ConfigError(f"settings must be a Nandakumar2020Settings, got "
                           f"{type(settings).__name__}; e.g. Nandakumar2020Settings.quick()")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    history = claim_run_folder(out, allow_other_code=allow_other_code)
-    (out / "arms").mkdir(exist_ok=True)
-    emit = log if log is not None else (lambda m: print(m, file=sys.stderr, flush=True))
-
-    def log_line(msg: str) -> None:
-        emit(msg)
-        with open(out / "run.log", "a", encoding="utf-8") as f:
-            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+    out, history, log_line = open_run_folder(out_dir, allow_other_code=allow_other_code,
+                                             log=log)
 
     t_start = time.perf_counter()
     results: dict[str, dict[str, Any]] = {}

@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,10 +43,12 @@ from aimc.config.audio import Cochlea
 from aimc.config.base import ConfigBase, config
 from aimc.config.normad import NormADNeuron
 from aimc.errors import CheckpointError, ConfigError, DataError
+from aimc.experiments.diehlcook2015 import _save_checkpoint as save_checkpoint
 from aimc.experiments.nandakumar2020 import _load_arm, derived_seed
 from aimc.experiments.progress import progress
-from aimc.experiments.provenance import claim_run_folder, code_block, portable_path
+from aimc.experiments.provenance import code_block, portable_path
 from aimc.experiments.report import write_json
+from aimc.experiments.run_folder import open_run_folder
 from aimc.snn.normad import (
     MatchCounts,
     filter_spikes,
@@ -271,12 +272,6 @@ def _counts(m: MatchCounts) -> dict[str, Any]:
             "desired": m.desired, "observed": m.observed}
 
 
-def _save(path: Path, state: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def train_arm(arm: str, synapse: str, devices: int, settings: SNNSettings,
               task: dict[str, Any], arm_dir: Path, *, show_progress: bool = True,
               log: Log = print, stop_after: int | None = None) -> dict[str, Any] | None:
@@ -331,7 +326,7 @@ def train_arm(arm: str, synapse: str, devices: int, settings: SNNSettings,
         done_here += 1
         bar.update()
         bar.set_postfix_str(f"train {100 * train.recall:.1f} %")
-        _save(ckpt, {"fingerprint": fingerprint, "epoch": epoch, "clock": clock,
+        save_checkpoint(ckpt, {"fingerprint": fingerprint, "epoch": epoch, "clock": clock,
                      "history": history, "synapses": syn.state_dict(),
                      "order": order_gen.get_state(), "read": read_gen.get_state(),
                      "train_time_s": elapsed})
@@ -398,16 +393,8 @@ def run_nandakumar2020_snn(settings: SNNSettings, out_dir: str | os.PathLike[str
         raise ConfigError(f"settings must be an SNNSettings, got {type(settings).__name__}; "
                           f"e.g. SNNSettings.quick()")
     fsdd, mnist = data_dirs(data)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    history = claim_run_folder(out, allow_other_code=allow_other_code)
-    (out / "arms").mkdir(exist_ok=True)
-    emit = log if log is not None else (lambda m: print(m, file=sys.stderr, flush=True))
-
-    def log_line(msg: str) -> None:
-        emit(msg)
-        with open(out / "run.log", "a", encoding="utf-8") as f:
-            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+    out, history, log_line = open_run_folder(out_dir, allow_other_code=allow_other_code,
+                                             log=log)
 
     t_load = time.perf_counter()
     task = load_task(settings, fsdd, mnist)
