@@ -236,8 +236,9 @@ def test_registry_builds_every_workload() -> None:
 
 
 def test_registry_errors() -> None:
-    with pytest.raises(ConfigError, match="lstm_ptb, mlp_mnist, resnet20_cifar, "
-                                          "transformer_sst2"):
+    with pytest.raises(ConfigError, match="analognet_kws, analognet_vww, ds_cnn_kws, "
+                                          "lstm_ptb, mlp_mnist, mobilenet_v1_vww, "
+                                          "resnet20_cifar, transformer_sst2"):
         build_model("resnet50")
     with pytest.raises(ConfigError, match="takes no argument depth"):
         build_model("resnet20_cifar", depth=20)

@@ -17,12 +17,14 @@ from typing import Any
 from torch import nn
 
 from aimc.errors import ConfigError
+from aimc.models.kws import analognet_kws, ds_cnn_kws
 from aimc.models.lstm_lm import lstm_ptb
 from aimc.models.mlp import mlp_mnist
 from aimc.models.resnet import resnet20_cifar
 from aimc.models.transformer import transformer_sst2
+from aimc.models.vww import analognet_vww, mobilenet_v1_vww
 
-__all__ = ["Workload", "WORKLOADS", "build_model"]
+__all__ = ["Workload", "WORKLOADS", "TINYML_WORKLOADS", "build_model"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,23 +66,45 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              citation="Vaswani et al. 2017, arXiv:1706.03762 (encoder)"),
 )}
 
+#: the always-on TinyML workloads of AnalogNets (arXiv:2111.06503): KWS and VWW
+TINYML_WORKLOADS: dict[str, Workload] = {w.name: w for w in (
+    Workload(name="ds_cnn_kws", factory=ds_cnn_kws, topology="cnn",
+             dataset="Speech Commands v2 (12 classes)", task="classification",
+             inputs="MFCC maps (N, 1, 49, 10) float",
+             citation="MLPerf Tiny KWS reference DS-CNN; Zhang et al. 2017, arXiv:1711.07128"),
+    Workload(name="analognet_kws", factory=analognet_kws, topology="cnn",
+             dataset="Speech Commands v2 (12 classes)", task="classification",
+             inputs="MFCC maps (N, 1, 49, 10) float",
+             citation="CiM-shaped dense-conv KWS net after AnalogNets, arXiv:2111.06503"),
+    Workload(name="mobilenet_v1_vww", factory=mobilenet_v1_vww, topology="cnn",
+             dataset="Visual Wake Words", task="classification",
+             inputs="images (N, 3, 96, 96) float",
+             citation="MLPerf Tiny VWW reference; Howard et al. 2017, arXiv:1704.04861"),
+    Workload(name="analognet_vww", factory=analognet_vww, topology="cnn",
+             dataset="Visual Wake Words", task="classification",
+             inputs="images (N, 3, 96, 96) float",
+             citation="CiM-shaped dense-conv VWW net after AnalogNets, arXiv:2111.06503"),
+)}
+
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:
     """A fresh (randomly initialised, FP) model of the workload ``name``.
 
     Args:
-        name: one of ``WORKLOADS`` ("mlp_mnist", "resnet20_cifar", "lstm_ptb",
-            "transformer_sst2").
+        name: a key of ``WORKLOADS`` ("mlp_mnist", "resnet20_cifar", "lstm_ptb",
+            "transformer_sst2") or ``TINYML_WORKLOADS`` ("ds_cnn_kws", "analognet_kws",
+            "mobilenet_v1_vww", "analognet_vww").
         **kwargs: overrides of the factory's defaults, e.g. ``width=8`` or
             ``vocab_size=5000``.
 
     Raises:
         ConfigError: for an unknown name or a keyword the factory does not take.
     """
-    if name not in WORKLOADS:
+    known = WORKLOADS | TINYML_WORKLOADS
+    if name not in known:
         raise ConfigError(f"unknown workload {name!r}; valid names: "
-                          f"{', '.join(sorted(WORKLOADS))}")
-    factory = WORKLOADS[name].factory
+                          f"{', '.join(sorted(known))}")
+    factory = known[name].factory
     params = inspect.signature(factory).parameters
     unknown = sorted(set(kwargs) - set(params))
     if unknown:

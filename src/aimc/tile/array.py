@@ -43,7 +43,7 @@ from aimc.config import (
 from aimc.errors import CheckpointError, ConfigError, StateError
 from aimc.onchip.autograd import OnChipMVM
 from aimc.onchip.state import OnChipState
-from aimc.physics.devices import conductances_at, program_conductances
+from aimc.physics.devices import conductances_at, drift, program_conductances
 from aimc.physics.geometry import LinearGeometry, TileGeometry
 from aimc.physics.mapping import conductances_to_weights, weights_to_conductances
 from aimc.physics.modifiers import apply_weight_noise
@@ -55,6 +55,7 @@ from aimc.physics.mvm import (
     perturbation_dtype,
     prepared_factors,
 )
+from aimc.tile.counters import TileCounters, conductance_row_sums
 
 __all__ = ["TileArray"]
 
@@ -110,6 +111,10 @@ class TileArray(nn.Module):
             self.register_buffer(name, torch.empty(0, **kw))
         self.register_buffer("weight_abs", torch.empty(0, **kw), persistent=False)
         self.register_buffer("weight_low", torch.empty(0, **kw), persistent=False)
+        #: Σ over columns of ĝ⁺ + ĝ⁻ per row (K, rows) at the current time, for cost counting
+        self.register_buffer("g_row_sum", torch.empty(0, **kw), persistent=False)
+        #: operation counters for the cost model (aimc.cost.count_costs); None: not counting
+        self.counters: TileCounters | None = None
         self._calibration_checked = False
         self._calibrating: tuple[str, float] | None = None  # set by calibrate_input_ranges
         #: RNG for the per-MVM noise (input, read and output noise); None: the global RNG.
@@ -214,6 +219,8 @@ class TileArray(nn.Module):
                         f"{ir.init_value} is used; call aimc.calibrate_input_ranges(model, "
                         "batches) after conversion (or train analog) for a meaningful DAC "
                         "range", stacklevel=3)
+        if self.counters is not None:
+            self.counters.record(self, x_tiles, weight)
         vectors = x_tiles.shape[g.batch_dim] * math.prod(x_tiles.shape[3:])
         if self.is_programmed and not self.training:
             io = self.config.forward
@@ -334,6 +341,7 @@ class TileArray(nn.Module):
         self.g_programmed = g_prog.contiguous()
         self.drift_nu = nu.to(torch.float16).contiguous()
         self.weight_scales = scales.contiguous()
+        self.g_row_sum = g_prog.clamp(min=0).sum(dim=(0, 2))
         self._set_weight_now(conductances_to_weights(g_prog).contiguous())
         self.t_inference.fill_(0.0)
         self.programmed.fill_(True)
@@ -354,6 +362,7 @@ class TileArray(nn.Module):
         t = _check_time(t_inference)
         nu = self.drift_nu.to(self.g_programmed.dtype)
         g_t = conductances_at(self.g_programmed, nu, t, self.config.device, generator=generator)
+        self.g_row_sum = g_t.clamp(min=0).sum(dim=(0, 2))
         self._set_weight_now(conductances_to_weights(g_t))
         if self.gdc_reference.numel():
             current = self._probe(self.weight_now, generator)
@@ -374,6 +383,27 @@ class TileArray(nn.Module):
         self.weight_abs = w.abs().to(dtype)
         self.weight_low = w.to(dtype) if dtype != w.dtype else w.new_empty(0)
 
+    def row_conductance_sums(self, weight: Tensor) -> Tensor:
+        """Σ over columns of ĝ⁺ + ĝ⁻ per row, (K, rows), in units of g_max.
+
+        Programmed: the devices' conductances at the current time (after a checkpoint load,
+        which does not store them, the drifted programmed values without read noise).
+        Not programmed: the conductances the digital ``weight`` maps to.
+        """
+        if self.is_programmed:
+            if self.g_row_sum.numel() == 0:
+                nu = self.drift_nu.to(self.g_programmed.dtype)
+                g_t = drift(self.g_programmed, nu, float(self.t_inference),
+                            self.config.device.t0)
+                self.g_row_sum = g_t.clamp(min=0).sum(dim=(0, 2))
+            return self.g_row_sum
+        w_tiles = self.geometry.weight_to_tiles(weight.detach())
+        if self.onchip is not None:
+            w = w_tiles / self.onchip.crossbar_scale
+        else:
+            w = w_tiles / self._scales(w_tiles).unsqueeze(-1)
+        return conductance_row_sums(w.clamp(-1.0, 1.0))
+
     def snapshot(self) -> tuple[Tensor, Tensor, Tensor]:
         """The time-dependent state (weights now, α, time), for :meth:`restore`."""
         return self.weight_now.clone(), self.gdc_alpha.clone(), self.t_inference.clone()
@@ -382,6 +412,7 @@ class TileArray(nn.Module):
         """Return to a state taken with :meth:`snapshot` (no new noise is drawn)."""
         w, alpha, t = state
         self._set_weight_now(w)
+        self.g_row_sum = w.new_empty(0)  # recomputed (drift, no read noise) when counted
         self.gdc_alpha = alpha
         self.t_inference.copy_(t)
 
@@ -444,7 +475,7 @@ class TileArray(nn.Module):
     def clear_programming(self) -> None:
         """Forget the programmed state (back to mapping the digital weights on the fly)."""
         like = self.weight_scales
-        for name in (*STATE_BUFFERS, "weight_abs", "weight_low"):
+        for name in (*STATE_BUFFERS, "weight_abs", "weight_low", "g_row_sum"):
             setattr(self, name, like.new_empty(0))
         self.programmed.fill_(False)
         self.t_inference.fill_(0.0)
@@ -540,6 +571,7 @@ class TileArray(nn.Module):
                 if mine.shape != theirs.shape or mine.dtype != theirs.dtype:
                     setattr(self, name, mine.new_empty(theirs.shape, dtype=theirs.dtype))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.g_row_sum = self.weight_now.new_empty(0)
         self._set_weight_now(self.weight_now)
 
 
