@@ -94,3 +94,27 @@ def test_registry_and_bad_input():
         mobilenet_v1_vww(width=0)
     with pytest.raises(ConfigError, match="same"):
         analognet_vww(channels=(8, 16), strides=(2,))
+
+
+VWW = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data" / "vww_subset"
+
+
+@pytest.mark.skipif(not VWW.is_dir(), reason="needs ../shared/data/vww_subset")
+def test_vww_subset_loads():
+    from aimc.data.vww import load_vww_subset
+
+    data = load_vww_subset(VWW, limit=20)
+    assert data.images.shape == (20, 3, 96, 96) and data.images.max() <= 1
+    assert set(data.labels.tolist()) <= {0, 1}
+    assert analognet_vww()(data.images[:2]).shape == (2, 2)
+
+
+def test_vww_loader_rejects_wrong_image_size(tmp_path):
+    from aimc.data.vww import load_vww_subset
+    from aimc.errors import DataError
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "1.bin").write_bytes(bytes(64 * 64 * 3))
+    (tmp_path / "labels.csv").write_text("file,label,label_name\nimages/1.bin,1,person\n")
+    with pytest.raises(DataError, match="96x96"):
+        load_vww_subset(tmp_path)

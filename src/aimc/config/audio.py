@@ -1,4 +1,7 @@
-"""The software cochlea's parameters (:mod:`aimc.snn.cochlea`).
+"""Audio front ends: the software cochlea (:mod:`aimc.snn.cochlea`) and MFCCs
+(:mod:`aimc.data.mfcc`).
+
+Cochlea:
 
 The silicon cochlea chip of arXiv:1905.11929 is not public (``../shared/reference/snn.md``
 §3): this front end is the documented substitute, and every default below is an ASSUMPTION
@@ -12,7 +15,7 @@ import math
 from aimc.config.base import ConfigBase, check_positive, check_type, config
 from aimc.errors import ConfigError
 
-__all__ = ["Cochlea"]
+__all__ = ["Cochlea", "MFCC"]
 
 
 @config
@@ -75,3 +78,66 @@ class Cochlea(ConfigBase):
             raise ConfigError(f"Cochlea.f_high = {self.f_high} Hz is not below the Nyquist "
                               f"frequency {rate / 2} Hz of {rate} Hz audio; lower f_high or "
                               f"resample the audio")
+
+
+@config
+class MFCC(ConfigBase):
+    """The MLPerf Tiny keyword-spotting MFCC front end (defaults: 49 frames × 10 coefficients).
+
+    As the MLPerf Tiny KWS reference (MLCommons ``tiny``, ``benchmark/training/
+    keyword_spotting``, TensorFlow ``tf.signal``): 1 s at 16 kHz, periodic Hann window of
+    30 ms (480 samples), hop 20 ms (320), 512-point FFT magnitude, 40 HTK-mel triangles
+    from 20 Hz to 4 kHz (mel = 1127·ln(1 + f/700), DC bin excluded), log(mel + 1e-6),
+    orthogonal-scaled DCT-II (2·Σ x_n·cos(πk(2n+1)/2N)/√(2N)), first 10 coefficients.
+    ``normalize="max"`` divides the clip by its maximum sample first, which is what the
+    shipped int8 reference features were made with (checked against
+    ``../shared/data/speech_commands_v2_subset/mfcc_int8``: see :mod:`aimc.data.mfcc`).
+
+    Attributes:
+        sample_rate: Hz. clip_samples: samples per clip (16000 = 1 s).
+        frame_length, frame_step, fft_length: samples.
+        num_mel_bins, lower_hz, upper_hz: the mel filter bank.
+        num_coefficients: MFCCs kept per frame.
+        normalize: "max" (divide by the clip's maximum) or "none".
+        log_offset: added before the log.
+    """
+
+    sample_rate: int = 16000
+    clip_samples: int = 16000
+    frame_length: int = 480
+    frame_step: int = 320
+    fft_length: int = 512
+    num_mel_bins: int = 40
+    lower_hz: float = 20.0
+    upper_hz: float = 4000.0
+    num_coefficients: int = 10
+    normalize: str = "max"
+    log_offset: float = 1e-6
+
+    def _validate(self) -> None:
+        n = "MFCC"
+        for f in ("sample_rate", "clip_samples", "frame_length", "frame_step", "fft_length",
+                  "num_mel_bins", "num_coefficients"):
+            check_type(n, f, getattr(self, f), int)
+            if getattr(self, f) < 1:
+                raise ConfigError(f"{n}.{f} must be >= 1")
+        if self.fft_length < self.frame_length:
+            raise ConfigError(f"MFCC.fft_length ({self.fft_length}) must be >= frame_length "
+                              f"({self.frame_length}); use the next power of two")
+        if self.clip_samples < self.frame_length:
+            raise ConfigError("MFCC.clip_samples must hold at least one frame")
+        check_positive(n, "lower_hz", self.lower_hz)
+        if not self.lower_hz < self.upper_hz <= self.sample_rate / 2:
+            raise ConfigError(f"MFCC needs lower_hz < upper_hz <= sample_rate/2 "
+                              f"({self.sample_rate / 2:g} Hz), got {self.lower_hz}, "
+                              f"{self.upper_hz}")
+        if self.num_coefficients > self.num_mel_bins:
+            raise ConfigError("MFCC.num_coefficients cannot exceed num_mel_bins")
+        if self.normalize not in ("max", "none"):
+            raise ConfigError(f"MFCC.normalize must be 'max' or 'none', got {self.normalize!r}")
+        check_positive(n, "log_offset", self.log_offset)
+
+    @property
+    def frames(self) -> int:
+        """Frames per clip: 1 + (clip_samples − frame_length) // frame_step (49)."""
+        return 1 + (self.clip_samples - self.frame_length) // self.frame_step

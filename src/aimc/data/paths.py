@@ -39,6 +39,9 @@ _KNOWN: dict[str, tuple[tuple[str, ...], str]] = {
     "sst2": (("sst2", "SST-2"), "train.tsv, dev.tsv (GLUE SST-2, header 'sentence\\tlabel')"),
     "fsdd": (("fsdd",), "recordings/<digit>_<speaker>_<index>.wav (Free Spoken Digit "
              "Dataset, 8 kHz mono)"),
+    "speech_commands_v2_subset": (("speech_commands_v2_subset",),
+                                  "labels.csv, wav/*.wav (16 kHz mono), mfcc_int8/*.bin"),
+    "vww_subset": (("vww_subset",), "labels.csv, images/<coco id>.bin (96x96x3 uint8)"),
 }
 
 _DOWNLOAD_HINT = ("aimc.data.download({name!r}, root) can fetch the public release into "
