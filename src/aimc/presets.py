@@ -45,7 +45,7 @@ from aimc.config.pulsed import PulsedDevice
 from aimc.config.training import HWATraining, NoClip, NoWeightNoise
 from aimc.errors import ConfigError
 
-__all__ = ["rasch2023", "rasch2023_hwa", "ideal", "onchip_io", "onchip", "onchip_sgd",
+__all__ = ["rasch2023", "rasch2023_hwa", "ideal", "analognets", "onchip_io", "onchip", "onchip_sgd",
            "onchip_mixed_precision", "onchip_tiki_taka", "PRESETS", "get"]
 
 
@@ -123,6 +123,37 @@ def ideal() -> AnalogConfig:
         mapping=Mapping(weight_scaling=PerColumnScaling(), tiles=TileSplit(max_rows=512)),
         input_range=None,
         drift_compensation=NoCompensation(),
+    )
+
+
+def analognets(bits: int = 8, *, adc_bound: float = 10.0,
+               max_rows: int = 256) -> AnalogConfig:
+    """AON-CiM inference setting of AnalogNets (Zhou et al., arXiv:2111.06503, physics.md §2).
+
+    The PCM model of :func:`rasch2023` (same IBM device family), with the paper's
+    constraints: ``bits``-bit activations (DAC) and ADC (``2^bits − 2`` steps: signed,
+    symmetric), a **fixed ADC gain** — static per-tile input ranges calibrated once and a
+    fixed ADC range ``±adc_bound`` with no dynamic noise or bound management
+    (:class:`NoNoiseManagement`, :class:`NoBoundManagement`; physics.md §2.3) —, global
+    drift compensation, and tiles of at most ``max_rows`` rows (the 256-row arrays of the
+    default :class:`aimc.config.accelerator.LayerSerialAccelerator`).
+
+    Gaps (physics.md §2.2): the paper's noise magnitudes, ADC range and array size are not
+    in our sources; output noise 0.04, read noise and IR drop are those of
+    :func:`rasch2023`, the ADC range ±10 full-scale units is its default, the array size
+    follows IBM's 14 nm HERMES core. Learned input ranges are allowed during HWA training
+    and frozen afterwards (they are constants on the chip).
+    """
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 12:
+        raise ConfigError(f"analognets: bits must be an int in 2..12 (the paper uses 8, 6 and "
+                          f"4), got {bits!r}")
+    base = rasch2023()
+    steps = 2**bits - 2
+    return base.replace(
+        forward=base.forward.replace(
+            dac=Converter(steps=steps, bound=1.0), adc=Converter(steps=steps, bound=adc_bound),
+            noise_management=NoNoiseManagement(), bound_management=NoBoundManagement()),
+        mapping=base.mapping.replace(tiles=TileSplit(max_rows=max_rows)),
     )
 
 
@@ -214,6 +245,7 @@ def onchip_tiki_taka(device: PulsedDevice | None = None, *, version: int = 1,
 
 
 PRESETS = {"rasch2023": rasch2023, "rasch2023_hwa": rasch2023_hwa, "ideal": ideal,
+           "analognets": analognets,
            "onchip_sgd": onchip_sgd, "onchip_mixed_precision": onchip_mixed_precision,
            "onchip_tiki_taka": onchip_tiki_taka}
 
