@@ -174,3 +174,20 @@ def test_bad_models_and_arguments() -> None:
         estimate_training_energy(untrained, energy={"set_pulse": 1e-12})  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="nn.Module"):
         estimate_training_energy("model")  # type: ignore[arg-type]
+
+
+def test_energy_model_defaults_are_the_shared_cost_table_at_45nm():
+    """One home for costs: the training estimate's defaults are aimc.config.cost's numbers."""
+    from aimc.onchip.energy import EnergyModel
+
+    table45, default = EnergyModel.from_table(digital_scaled=False), EnergyModel()
+    for f in dataclasses.fields(default):  # equal up to the rounding of ×0.15 then ÷0.15
+        assert getattr(table45, f.name) == pytest.approx(getattr(default, f.name), rel=1e-12)
+    scaled = EnergyModel.from_table()
+    assert scaled.fp_mult == pytest.approx(3.7e-12 * 0.15)
+    assert scaled.weight_word == pytest.approx(32 * 100e-12 * 0.15 / 64)
+    dram = EnergyModel.from_table(weights_in="dram", chi_sram_bytes=8192, chi_bits=16)
+    assert dram.weight_word == pytest.approx(32 * 1.3e-9 / 64)
+    assert dram.chi_word == pytest.approx(16 * 10e-12 * 0.15 / 64)
+    with pytest.raises(ConfigError, match="weights_in"):
+        EnergyModel.from_table(weights_in="disk")

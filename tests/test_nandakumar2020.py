@@ -93,7 +93,9 @@ def test_pipeline_writes_outputs(data_root: Path, tmp_path: Path) -> None:
     assert set(s["gaps_to_fp"]) == {"mlp_mp", "mlp_mp_pcm2018", "mlp_sgd_pcm",
                                     "mlp_sgd_softbounds", "cnn_mp", "lstm_mp"}
     assert set(s["energy"]["mlp_mp"]) == {"default", "dram_weights", "dram_weights_local_chi",
-                                          "dram_weights_local_chi_batch1", "compute_only"}
+                                          "dram_weights_local_chi_batch1", "compute_only",
+                                          "table_same_node", "table_dram_banked_chi16",
+                                          "table_dram_banked_chi16_14nm"}
     e = s["energy"]["mlp_mp"]
     # per-sample updates move more digital weights per sample: a larger gain
     assert e["dram_weights_local_chi_batch1"]["ratio"] > e["dram_weights_local_chi"]["ratio"]

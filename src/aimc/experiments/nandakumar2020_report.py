@@ -25,6 +25,14 @@ _INSTALL_PLOTS = 'pip install "aimc[plots]"'
 MLP_PLOT = "mlp_accuracy.png"
 OTHER_PLOT = "cnn_lstm_accuracy.png"
 
+def _table(**kw: Any) -> dict[str, float]:
+    """EnergyModel fields from the shared cost table (aimc.config.cost) under ``kw``."""
+    from aimc.onchip.energy import EnergyModel
+
+    m = EnergyModel.from_table(**kw)
+    return {f: getattr(m, f) for f in ("fp_mult", "fp_add", "weight_word", "chi_word")}
+
+
 #: (key, description, EnergyModel changes, per-sample updates) of the energy sensitivity
 #: table. "Per-sample updates" re-prices the same run as if every sample were its own
 #: optimizer step (batch 1): the per-step memory traffic then occurs once per sample.
@@ -41,6 +49,17 @@ SCENARIOS: tuple[tuple[str, str, dict[str, float], bool], ...] = (
      {"weight_word": 0.65e-9, "chi_word": 5e-12}, True),
     ("compute_only", "no memory traffic on either side (arithmetic, MVMs and pulses only)",
      {"weight_word": 0.0, "chi_word": 0.0}, False),
+    ("table_same_node", "the shared cost table at one node: digital FP32 and 1 MB SRAM "
+                        "scaled to 14 nm like the analog core (aimc.config.cost; the defaults "
+                        "above mix a 14 nm core with 45 nm digital)",
+     _table(), False),
+    ("table_dram_banked_chi16", "shared table, 45 nm digital: weights in DRAM, χ as 16-bit "
+                                "words in banked 8 kB SRAMs (energy.md §5.3, last row)",
+     _table(digital_scaled=False, weights_in="dram", chi_sram_bytes=8192, chi_bits=16),
+     False),
+    ("table_dram_banked_chi16_14nm", "as the previous row with the digital side at 14 nm "
+                                     "(DRAM is not scaled)",
+     _table(weights_in="dram", chi_sram_bytes=8192, chi_bits=16), False),
 )
 
 

@@ -49,6 +49,14 @@ Not counted on either side (the same in both, or not modelled): activation funct
 biases, loss, input/activation memory traffic, control, the stochastic pulse-train
 generation of in-situ SGD, Tiki-Taka v2's digital buffer H, leakage.
 
+One home for costs: :meth:`EnergyModel.from_table` builds the per-operation energies from
+the same cited component table as the inference cost model (:class:`aimc.config.cost.
+CostTable`); the defaults below equal that table at 45 nm (Horowitz 2014 unscaled), i.e.
+a 14 nm analog core against a 45 nm digital baseline. ``aimc reproduce nandakumar2020``
+prices the same run under named assumption sets (``SCENARIOS`` of its report), from
+"same node, weights in a 1 MB SRAM" to "weights in DRAM, χ in banked small SRAMs"; the
+paper's own accounting is not in our sources (energy.md §5.3, §8).
+
 Example::
 
     report = aimc.onchip.energy.estimate_training_energy(model)   # after training
@@ -65,6 +73,7 @@ from typing import Any
 from torch import nn
 
 from aimc.config.base import ConfigBase, check_nonnegative, config
+from aimc.config.cost import CostTable
 from aimc.errors import ConfigError, StateError
 
 __all__ = ["EnergyModel", "EnergyReport", "ArrayCounts", "estimate_training_energy",
@@ -173,6 +182,43 @@ class EnergyModel(ConfigBase):
     def fp_mac(self) -> float:
         """One 32-bit FP multiply-accumulate: ``fp_mult`` + ``fp_add``."""
         return self.fp_mult + self.fp_add
+
+    @classmethod
+    def from_table(cls, table: CostTable | None = None, *, digital_scaled: bool = True,
+                   weights_in: str = "sram", weight_sram_bytes: int = 1 << 20,
+                   chi_sram_bytes: int = 1 << 20, chi_bits: int = 32,
+                   **overrides: float) -> EnergyModel:
+        """Per-operation energies from the shared component table (:mod:`aimc.config.cost`).
+
+        The inference cost model (:mod:`aimc.cost`) and this training estimate then use the
+        same numbers: Horowitz 2014 FP32 operations and SRAM per bit by size, scaled to the
+        table's node (``digital_scaled=False`` keeps 45 nm, the node mix of a 14 nm analog
+        core against a 45 nm digital baseline), DRAM per bit (``weights_in="dram"``), and
+        the table's programming-pulse energy. The analog MAC stays the HERMES core figure.
+
+        Args:
+            table: the component table (default :class:`CostTable`).
+            digital_scaled: apply the table's 45 nm → node energy factor to digital parts.
+            weights_in: where the digital baseline's weights live: "sram" or "dram".
+            weight_sram_bytes, chi_sram_bytes: SRAM sizes that set the per-bit energy.
+            chi_bits: width of a χ word (16 or 32).
+            **overrides: any field, set directly.
+        """
+        table = CostTable() if table is None else table
+        if weights_in not in ("sram", "dram"):
+            raise ConfigError(f"weights_in must be 'sram' or 'dram', got {weights_in!r}")
+        d, m = table.digital, table.sram
+        f = d.energy_scale if digital_scaled else 1.0
+        per_bit = m.per_bit if digital_scaled else (
+            lambda size: m.per_bit(size) / m.energy_scale)
+        weight_word = 32 * (m.dram_per_bit if weights_in == "dram"
+                            else per_bit(weight_sram_bytes))
+        values: dict[str, float] = {
+            "fp_mult": d.fp32_mult_45nm * f, "fp_add": d.fp32_add_45nm * f,
+            "weight_word": weight_word, "chi_word": chi_bits * per_bit(chi_sram_bytes),
+            "set_pulse": table.program_pulse}
+        values.update(overrides)
+        return cls(**values)
 
 
 @dataclasses.dataclass
