@@ -1,0 +1,98 @@
+"""``aimc reproduce analognets``: the command-line front of :mod:`aimc.experiments.analognets`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+__all__ = ["add_analognets"]
+
+
+def add_analognets(experiments: Any, int_at_least: Any) -> None:
+    """Register the sub-command on ``aimc reproduce``'s sub-parsers."""
+    p = experiments.add_parser(
+        "analognets",
+        help="always-on KWS / VWW on PCM compute-in-memory: accuracy over drift at 8/6/4 "
+             "bits and energy, latency, area, TOPS/W (arXiv:2111.06503)",
+        description="Zhou et al., arXiv:2111.06503: CiM-shaped keyword-spotting (MFCC) and "
+                    "visual-wake-word networks; FP, directly mapped and HWA-trained accuracy "
+                    "at 1 s, 1 h, 24 h and 1 month after programming for each bit width over "
+                    "several programmings, and the cost of the HWA model on a layer-serial "
+                    "PCM accelerator (aimc.cost). Writes OUT/metrics.json, "
+                    "accuracy_vs_time.png, energy_breakdown.png and report.md; resumes "
+                    "stage by stage.")
+    p.add_argument("--task", metavar="T[,U]", default=None,
+                   help="kws, vww or kws,vww (default: both; quick: kws)")
+    p.add_argument("--bits", metavar="B[,C]", default=None,
+                   help="converter bit widths (default 8,6,4; quick 8,4)")
+    p.add_argument("--quick", action="store_true",
+                   help="short training, 3 programmings, 2 times (under a minute for KWS); "
+                        "default out dir runs/analognets_quick")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="a data root holding speech_commands_v2_subset/ and vww_subset/ "
+                        "(default: $AIMC_DATA)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="run folder (default: runs/analognets[_quick])")
+    p.add_argument("--programmings", type=int_at_least(1, "--programmings", 10), default=None,
+                   help="independent programmings per analog model (default 10; quick 3)")
+    p.add_argument("--seed", type=int_at_least(0, "--seed", 0), default=None,
+                   help="master seed (default: 0)")
+    p.add_argument("--threads", type=int_at_least(1, "--threads", 1), default=1,
+                   help="torch and BLAS threads (default: 1)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument("--allow-other-code", action="store_true",
+                   help="resume a run folder that other code started")
+    p.set_defaults(func=_cmd, subparser=p)
+
+
+def _list(text: str, cast: Any, flag: str) -> tuple[Any, ...]:
+    from aimc.errors import ConfigError
+
+    try:
+        values = tuple(cast(v.strip()) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{flag} takes a comma-separated list such as 8,4, got "
+                          f"{text!r}") from exc
+    if not values:
+        raise ConfigError(f"{flag} needs at least one value")
+    return values
+
+
+def _cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import torch
+
+    from aimc.cli import _command, _limit_blas_threads, _run_experiment
+    from aimc.errors import ConfigError
+    from aimc.experiments.analognets import AnalogNetsSettings, run_analognets
+    from aimc.experiments.analognets_report import summary_text
+
+    prog = "aimc reproduce analognets"
+    try:
+        base = AnalogNetsSettings.quick() if args.quick else AnalogNetsSettings()
+        changes: dict[str, Any] = {}
+        if args.task is not None:
+            changes["tasks"] = _list(args.task, str, "--task")
+        if args.bits is not None:
+            changes["bits"] = _list(args.bits, int, "--bits")
+        if args.programmings is not None:
+            changes["programmings"] = args.programmings
+        if args.seed is not None:
+            changes["seed"] = args.seed
+        settings = base.replace(**changes)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    out = args.out or ("runs/analognets_quick" if args.quick else "runs/analognets")
+    torch.set_num_threads(args.threads)
+    _limit_blas_threads(args.threads)
+    command = _command(args, "analognets")
+    metrics, code = _run_experiment(
+        prog, lambda: run_analognets(settings, out, data=args.data,
+                                     show_progress=not args.no_progress, command=command,
+                                     allow_other_code=args.allow_other_code),
+        f"finished stages are in {out}/arms")
+    if metrics is None:
+        return code
+    print(summary_text(metrics))
+    print(f"\nreport: {os.path.join(out, 'report.md')}")
+    return 0

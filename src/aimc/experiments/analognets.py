@@ -1,0 +1,354 @@
+"""``aimc reproduce analognets``: always-on KWS / VWW on PCM compute-in-memory, with cost.
+
+Zhou et al., "AnalogNets: ML-HW Co-Design of Noise-robust TinyML Models and Always-On
+Analog Compute-in-Memory Accelerator", arXiv:2111.06503 (physics.md §2): networks trained
+for PCM drift, read/write noise, a fixed ADC gain and 4–8-bit converters lose 0.8 % (KWS)
+and 1.2 % (VWW) accuracy after 24 h of drift at 8 bit; the layer-serial AON-CiM chip runs
+them at 8.58 / 4.37 TOPS/W (8 bit) and 57.39 / 25.69 TOPS/W (4 bit).
+
+**Data.** KWS: the 1,000-clip MLPerf Tiny Speech Commands subset
+(``speech_commands_v2_subset``) through our MFCC front end (:mod:`aimc.data.mfcc`); VWW: the
+1,000-image MLPerf Tiny subset (``vww_subset``). Both are evaluation subsets: we train on a
+seeded, class-stratified 80 % and test on the other 20 % (speakers may overlap: the file
+names do not identify them), so accuracies are for relative comparisons (FP vs analog),
+not against the paper's.
+
+**Per task and bit width** (models :func:`aimc.models.analognet_kws` /
+:func:`~aimc.models.analognet_vww`, dense CiM-shaped convolutions):
+
+1. ``fp`` — the FP model, Adam, ``fp_epochs`` (shared by all bit widths);
+2. ``direct`` — the FP weights mapped with :func:`aimc.presets.analognets` (bits): input
+   ranges calibrated once on training data (the fixed ADC gain), programmed;
+3. ``hwa`` — fine-tuned from the FP weights for ``hwa_epochs`` with the same crossbar in the
+   forward pass plus PCM-shaped programming-noise injection
+   (:class:`~aimc.config.ProgrammingWeightNoise`), Gaussian weight clipping at 2.5σ,
+   learned input ranges and output scales with channel-wise remapping (the recipe of
+   :func:`aimc.presets.rasch2023_hwa`), then programmed.
+
+Each analog model is programmed ``programmings`` times (independent seeds) and evaluated at
+each of ``times`` (s after programming) with global drift compensation; the cost of the HWA
+model on the default layer-serial accelerator (:mod:`aimc.cost`) is measured on test inputs
+at 24 h after the first programming.
+
+**Resuming.** Every finished stage writes ``OUT/arms/<task>_<stage>.json`` (and the trained
+weights ``.pt``); a re-run skips finished stages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+import aimc
+from aimc import cost
+from aimc.config.base import ConfigBase, config
+from aimc.config.training import GaussianClip, HWATraining, ProgrammingWeightNoise
+from aimc.errors import ConfigError, DataError
+from aimc.experiments.progress import progress
+from aimc.experiments.provenance import code_block, portable_path
+from aimc.experiments.report import write_json
+from aimc.experiments.run_folder import open_run_folder
+from aimc.train import attach_hwa_constraints
+
+__all__ = ["AnalogNetsSettings", "run_analognets", "load_task", "TASKS", "PAPER"]
+
+TASKS = ("kws", "vww")
+#: the paper's figures (arXiv:2111.06503 abstract; IEEE Micro for 6 bit)
+PAPER = {"drop_24h_8bit": {"kws": 0.8, "vww": 1.2},
+         "tops_per_w_arxiv": {"kws": {8: 8.58, 4: 57.39}, "vww": {8: 4.37, 4: 25.69}},
+         "tops_per_w_ieee_micro": {"kws": {8: 8.55, 6: 26.55, 4: 56.67},
+                                   "vww": {8: 4.34, 6: 12.64, 4: 25.2}}}
+_MODELS = {"kws": "analognet_kws", "vww": "analognet_vww"}
+_FOLDERS = {"kws": "speech_commands_v2_subset", "vww": "vww_subset"}
+
+
+@config
+class AnalogNetsSettings(ConfigBase):
+    """What ``aimc reproduce analognets`` runs (defaults: the full run).
+
+    Attributes:
+        tasks: subset of ("kws", "vww").
+        bits: converter bit widths (2..12).
+        fp_epochs, hwa_epochs: training passes.
+        batch: mini-batch size. lr: Adam learning rate (HWA uses lr/2).
+        programmings: independent programmings per analog model (≥ 1).
+        times: seconds after programming to evaluate at.
+        test_fraction: share of each class held out for testing.
+        cost_samples: test inputs run with cost counters on.
+        seed: master seed.
+    """
+
+    tasks: tuple[str, ...] = TASKS
+    bits: tuple[int, ...] = (8, 6, 4)
+    fp_epochs: int = 40
+    hwa_epochs: int = 20
+    batch: int = 32
+    lr: float = 2e-3
+    programmings: int = 10
+    times: tuple[float, ...] = (1.0, 3600.0, 86400.0, 2592000.0)
+    test_fraction: float = 0.2
+    cost_samples: int = 64
+    seed: int = 0
+
+    def _validate(self) -> None:
+        n = "AnalogNetsSettings"
+        if not self.tasks or any(t not in TASKS for t in self.tasks):
+            raise ConfigError(f"{n}.tasks must be a non-empty subset of {TASKS}, got "
+                              f"{self.tasks}")
+        if not self.bits or any(isinstance(b, bool) or not isinstance(b, int)
+                                or not 2 <= b <= 12 for b in self.bits):
+            raise ConfigError(f"{n}.bits must be ints in 2..12 (e.g. 8,6,4), got {self.bits}")
+        for f in ("fp_epochs", "hwa_epochs", "batch", "programmings", "cost_samples"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if f == "hwa_epochs"
+                                                                      else 1):
+                raise ConfigError(f"{n}.{f} must be a positive int, got {v!r}")
+        if not self.lr > 0:
+            raise ConfigError(f"{n}.lr must be > 0")
+        if not self.times or any(not (t >= 0) or t == float("inf") for t in self.times):
+            raise ConfigError(f"{n}.times must be finite seconds >= 0, got {self.times}")
+        if not 0 < self.test_fraction < 1:
+            raise ConfigError(f"{n}.test_fraction must be in (0, 1)")
+
+    @classmethod
+    def quick(cls) -> AnalogNetsSettings:
+        """A few minutes: KWS only, 8 and 4 bits, short training, 3 programmings."""
+        return cls(tasks=("kws",), bits=(8, 4), fp_epochs=12, hwa_epochs=4, programmings=3,
+                   times=(1.0, 86400.0), cost_samples=32)
+
+
+# ----------------------------------------------------------------------------- data
+def _split(labels: Tensor, fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """Class-stratified, seeded train/test indices."""
+    g = torch.Generator().manual_seed(seed)
+    train, test = [], []
+    for c in labels.unique():
+        idx = torch.nonzero(labels == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        k = max(1, round(fraction * len(idx)))
+        test.append(idx[:k])
+        train.append(idx[k:])
+    return torch.cat(train).sort().values, torch.cat(test).sort().values
+
+
+def load_task(task: str, data: str | os.PathLike[str] | None, settings: AnalogNetsSettings
+              ) -> dict[str, Any]:
+    """Inputs, labels and the train/test split of ``task``; KWS also the MFCC agreement."""
+    root = Path(os.path.expandvars(os.fspath(data))).expanduser() if data is not None else None
+    if root is None:
+        env = os.environ.get("AIMC_DATA", "").strip()
+        if not env:
+            raise DataError("no data root: pass --data DIR (holding speech_commands_v2_subset/"
+                            " and vww_subset/) or set AIMC_DATA")
+        root = Path(env)
+    folder = root / _FOLDERS[task]
+    if not folder.is_dir():
+        raise DataError(f"{folder} does not exist; --data must hold {_FOLDERS[task]}/ (the "
+                        "MLPerf Tiny evaluation subset)")
+    out: dict[str, Any] = {"folder": folder}
+    if task == "kws":
+        from aimc.data.mfcc import load_speech_commands_subset, mfcc, mfcc_agreement
+
+        d = load_speech_commands_subset(folder)
+        feats = mfcc(d.audio)
+        out["agreement"] = mfcc_agreement(feats, d.reference_int8)
+        x, y = feats.unsqueeze(1), d.labels
+    else:
+        from aimc.data.vww import load_vww_subset
+
+        d = load_vww_subset(folder)
+        x, y = d.images, d.labels
+    tr, te = _split(y, settings.test_fraction, settings.seed)
+    mean, std = x[tr].mean(dim=(0, 2, 3), keepdim=True), x[tr].std(dim=(0, 2, 3), keepdim=True)
+    x = (x - mean) / std.clamp(min=1e-6)  # per-channel standardisation, training statistics
+    out.update(x_train=x[tr], y_train=y[tr], x_test=x[te], y_test=y[te],
+               classes=int(y.max()) + 1)
+    return out
+
+
+# ----------------------------------------------------------------------------- train/eval
+def _accuracy(model: nn.Module, x: Tensor, y: Tensor, batch: int = 200) -> float:
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            correct += int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+    return 100.0 * correct / len(x)
+
+
+def _train(model: nn.Module, data: dict[str, Any], epochs: int, lr: float, batch: int,
+           seed: int, bar_desc: str, show: bool, hwa: bool = False) -> list[float]:
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1))
+    if hwa:
+        attach_hwa_constraints(opt, model)
+    x, y = data["x_train"], data["y_train"]
+    losses = []
+    bar = progress(total=epochs, desc=bar_desc, enabled=show)
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(x), generator=g)
+        total = 0.0
+        for i in range(0, len(x), batch):
+            idx = order[i:i + batch]
+            if len(idx) < 2:
+                continue
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        sched.step()
+        losses.append(total / len(x))
+        bar.update(1)
+        bar.set_postfix_str(f"loss {losses[-1]:.3f}")
+    bar.close()
+    return losses
+
+
+def hwa_config(bits: int) -> aimc.config.AnalogConfig:
+    """:func:`aimc.presets.analognets` with the HWA-training recipe of the module docstring."""
+    base = aimc.presets.analognets(bits)
+    return base.replace(
+        mapping=base.mapping.replace(learn_out_scaling=True),
+        input_range=base.input_range.replace(learn=True),
+        training=HWATraining(weight_noise=ProgrammingWeightNoise(), clip=GaussianClip(sigma=2.5),
+                             remap=True))
+
+
+def _over_time(model: nn.Module, data: dict[str, Any], settings: AnalogNetsSettings,
+               seed: int) -> list[list[float]]:
+    """accuracy[programming][time] in %."""
+    rows = []
+    model.eval()
+    for p in range(settings.programmings):
+        aimc.program(model, generator=torch.Generator().manual_seed(seed + 1000 * p))
+        row = []
+        for k, t in enumerate(settings.times):
+            with aimc.at_time(model, t, generator=torch.Generator().manual_seed(seed + 1000 * p
+                                                                                  + k + 1)):
+                aimc.set_noise_generator(model, torch.Generator().manual_seed(seed + p + 7 * k))
+                row.append(_accuracy(model, data["x_test"], data["y_test"]))
+        rows.append(row)
+    aimc.set_noise_generator(model, None)
+    return rows
+
+
+def _cost(model: nn.Module, data: dict[str, Any], settings: AnalogNetsSettings, seed: int
+          ) -> dict[str, Any]:
+    aimc.program(model, generator=torch.Generator().manual_seed(seed))
+    x = data["x_test"][: settings.cost_samples]
+    with aimc.at_time(model, 86400.0, generator=torch.Generator().manual_seed(seed + 1)):
+        report = cost.measure(model, x)
+    return report.to_dict() | {"markdown": report.to_markdown(title=None)}
+
+
+def _fingerprint(task: str, stage: str, settings: AnalogNetsSettings) -> str:
+    blob = json.dumps([task, stage, settings.to_dict()], sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _stage(out: Path, task: str, stage: str, settings: AnalogNetsSettings,
+           compute: Callable[[], dict[str, Any]], log: Callable[[str], None]) -> dict[str, Any]:
+    """Run ``compute`` unless ``arms/<task>_<stage>.json`` holds a finished result."""
+    path = out / "arms" / f"{task}_{stage}.json"
+    fp = _fingerprint(task, stage, settings)
+    if path.is_file():
+        done = json.loads(path.read_text(encoding="utf-8"))
+        if done.get("fingerprint") == fp:
+            log(f"{task} {stage}: finished earlier, reused")
+            return done
+    t0 = time.perf_counter()
+    result = compute() | {"fingerprint": fp, "seconds": round(time.perf_counter() - t0, 1)}
+    write_json(path, result)
+    return result
+
+
+def run_analognets(settings: AnalogNetsSettings, out_dir: str | os.PathLike[str], *,
+                   data: str | os.PathLike[str] | None = None, show_progress: bool = True,
+                   allow_other_code: bool = False, command: str | None = None,
+                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) the experiment; writes ``metrics.json``, plots and ``report.md``."""
+    from aimc.experiments.analognets_report import summarise, write_outputs
+    from aimc.models import build_model
+
+    out, history, log_line = open_run_folder(out_dir, allow_other_code=allow_other_code,
+                                             log=log)
+    t_start = time.perf_counter()
+    tasks: dict[str, Any] = {}
+    for task in settings.tasks:
+        d = load_task(task, data, settings)
+        seed = settings.seed * 1009 + TASKS.index(task) * 97
+        log_line(f"{task}: {len(d['x_train'])} training / {len(d['x_test'])} test samples")
+        fp_path = out / "arms" / f"{task}_fp.pt"
+
+        def fp_stage(task: str = task, d: dict[str, Any] = d, seed: int = seed,
+                     fp_path: Path = fp_path) -> dict[str, Any]:
+            model = build_model(_MODELS[task], classes=d["classes"])
+            losses = _train(model, d, settings.fp_epochs, settings.lr, settings.batch, seed,
+                            f"{task} FP", show_progress)
+            torch.save(model.state_dict(), fp_path)
+            return {"losses": losses, "accuracy": _accuracy(model, d["x_test"], d["y_test"])}
+
+        fp = _stage(out, task, "fp", settings, fp_stage, log_line)
+        log_line(f"{task} FP: test accuracy {fp['accuracy']:.2f} %")
+        result: dict[str, Any] = {"fp": fp, "bits": {}}
+        if "agreement" in d:
+            result["mfcc_agreement"] = d["agreement"]
+        for bits in settings.bits:
+            def fp_model(task: str = task, d: dict[str, Any] = d,
+                         fp_path: Path = fp_path) -> nn.Module:
+                m = build_model(_MODELS[task], classes=d["classes"])
+                m.load_state_dict(torch.load(fp_path, weights_only=True))
+                return m
+
+            def direct_stage(bits: int = bits, d: dict[str, Any] = d,
+                             seed: int = seed) -> dict[str, Any]:
+                m = aimc.convert_to_analog(fp_model().eval(), aimc.presets.analognets(bits))
+                aimc.calibrate_input_ranges(m, [d["x_train"][i:i + 64]
+                                                for i in range(0, len(d["x_train"]), 64)])
+                return {"accuracy": _over_time(m, d, settings, seed + bits)}
+
+            def hwa_stage(bits: int = bits, d: dict[str, Any] = d, seed: int = seed,
+                          task: str = task) -> dict[str, Any]:
+                m = aimc.convert_to_analog(fp_model(), hwa_config(bits))
+                losses = _train(m, d, settings.hwa_epochs, settings.lr / 2, settings.batch,
+                                seed + bits, f"{task} HWA {bits} b", show_progress, hwa=True)
+                acc = _over_time(m, d, settings, seed + 10 * bits)
+                return {"losses": losses, "accuracy": acc,
+                        "cost": _cost(m, d, settings, seed + 99)}
+
+            direct = _stage(out, task, f"direct_{bits}b", settings, direct_stage, log_line)
+            hwa = _stage(out, task, f"hwa_{bits}b", settings, hwa_stage, log_line)
+            result["bits"][str(bits)] = {"direct": direct, "hwa": hwa}
+            log_line(f"{task} {bits} b: direct {_mean_at(direct, settings, 86400.0)}, HWA "
+                     f"{_mean_at(hwa, settings, 86400.0)} at 24 h; system "
+                     f"{hwa['cost']['system_tops_per_w']:.3g} TOPS/W")
+        tasks[task] = result
+    metrics: dict[str, Any] = {
+        "experiment": "analognets", "paper": "arXiv:2111.06503",
+        "settings": settings.to_dict(), "data": portable_path(data),
+        "code": code_block(history), "command": command, "tasks": tasks,
+        "paper_values": PAPER,
+        "compute_time_s": round(time.perf_counter() - t_start, 1)}
+    metrics["summary"] = summarise(metrics)
+    write_outputs(out, metrics)
+    return metrics
+
+
+def _mean_at(stage: dict[str, Any], settings: AnalogNetsSettings, t: float) -> str:
+    if t not in settings.times:
+        return "n/a"
+    k = settings.times.index(t)
+    vals = [row[k] for row in stage["accuracy"]]
+    return f"{sum(vals) / len(vals):.2f} %"

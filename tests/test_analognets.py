@@ -1,0 +1,61 @@
+"""``aimc reproduce analognets`` end to end on the shipped subsets (skipped without them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aimc.cli import main
+from aimc.errors import ConfigError
+from aimc.experiments.analognets import AnalogNetsSettings, _split
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+HAVE = (DATA / "speech_commands_v2_subset").is_dir()
+
+
+@pytest.mark.skipif(not HAVE, reason="needs ../shared/data/speech_commands_v2_subset")
+def test_reproduce_analognets_tiny_end_to_end_and_resume(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["reproduce", "analognets", "--quick", "--bits", "8", "--programmings", "2",
+            "--data", str(DATA), "--out", str(out), "--no-progress"]
+    import aimc.experiments.analognets as an
+
+    tiny = AnalogNetsSettings.quick().replace(fp_epochs=2, hwa_epochs=1, cost_samples=8)
+    original = an.AnalogNetsSettings.quick
+    an.AnalogNetsSettings.quick = classmethod(lambda cls: tiny)  # type: ignore[assignment]
+    try:
+        assert main(args) == 0
+        m = json.loads((out / "metrics.json").read_text())
+        s = m["summary"]["tasks"]["kws"]["bits"]["8"]
+        for key in ("fp_accuracy", "hwa_accuracy_24h", "macro_tops_per_w",
+                    "system_tops_per_w"):
+            assert s[key] > 0
+        assert m["summary"]["mfcc_agreement"]["exact"] > 0.99
+        assert len(m["tasks"]["kws"]["bits"]["8"]["hwa"]["accuracy"]) == 2  # programmings
+        assert (out / "report.md").read_text().count("TOPS/W") >= 2
+        assert main(args) == 0  # resumes: every stage reused
+        assert "finished earlier, reused" in (out / "run.log").read_text()
+    finally:
+        an.AnalogNetsSettings.quick = original  # type: ignore[assignment]
+
+
+def test_settings_and_split_reject_bad_input():
+    import torch
+
+    with pytest.raises(ConfigError, match="bits"):
+        AnalogNetsSettings(bits=(16,))
+    with pytest.raises(ConfigError, match="tasks"):
+        AnalogNetsSettings(tasks=("asr",))
+    with pytest.raises(ConfigError, match="times"):
+        AnalogNetsSettings(times=(-1.0,))
+    y = torch.tensor([0] * 10 + [1] * 5)
+    tr, te = _split(y, 0.2, 0)
+    assert len(te) == 3 and len(tr) == 12 and not set(tr.tolist()) & set(te.tolist())
+
+
+def test_cli_rejects_bad_bits(capsys):
+    with pytest.raises(SystemExit):
+        main(["reproduce", "analognets", "--bits", "8,x"])
+    assert "comma-separated" in capsys.readouterr().err
