@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from aimc.experiments import (
+    analognets_report,
     diehlcook2015_report,
     nandakumar2020_report,
     nandakumar2020_snn_report,
@@ -64,6 +65,10 @@ def _render(run: str) -> str:
         r = nandakumar2020_snn_report
         names = (r.ACC, r.DRIFT, r.RASTER, r.COCHLEA)
         return r.markdown_report(m, plots=_plots(run, {n: n for n in names}))
+    if run == "analognets":
+        r = analognets_report
+        names = {"accuracy": r.ACCURACY_PLOT, "energy": r.ENERGY_PLOT}
+        return r.markdown_report(m, plots=_plots(run, names))
     raise AssertionError(f"no renderer known for docs/results/{run}: add it here")
 
 
@@ -71,7 +76,7 @@ RUNS = sorted(p.parent.name for p in RESULTS.glob("*/metrics.json"))
 
 
 def test_every_stored_run_is_checked() -> None:
-    assert set(RUNS) == {"demo", "nandakumar2020", "rasch2023_quick",
+    assert set(RUNS) == {"demo", "nandakumar2020", "rasch2023_quick", "analognets",
                          "rasch2023_sensitivity_quick", "diehlcook2015",
                          "diehlcook2015_quick", "diehlcook2015_100x3", "nandakumar2020-snn"}
 
