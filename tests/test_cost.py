@@ -312,3 +312,33 @@ def test_analognets_preset_bits_and_fixed_gain():
         assert cfg.mapping.tiles.max_rows == 256
     with pytest.raises(ConfigError, match="bits"):
         aimc.presets.analognets(1)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("kind", ["conv1d_same_even", "conv2d_dilated", "depthwise"])
+def test_conv_counters_match_the_geometry_convolution(kind):
+    """The unfold-based row sums equal the same sums through the layer's own convolution."""
+    torch.manual_seed(7)
+    if kind == "conv1d_same_even":
+        layer, x = nn.Conv1d(3, 5, 4, padding="same", bias=False), torch.rand(2, 3, 11)
+    elif kind == "conv2d_dilated":
+        layer = nn.Conv2d(2, 3, 3, stride=2, padding=2, dilation=2, bias=False)
+        x = torch.rand(2, 2, 9, 8)
+    else:
+        layer, x = nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=False), torch.rand(3, 4, 6, 6)
+    model = aimc.convert_to_analog(nn.Sequential(layer), _config(max_rows=18))
+    aimc.program(model)
+    tiles = model[0].tiles
+    with cost.count_costs(model) as counts:
+        model(x)
+    (lc,) = counts.layers()
+    from aimc.tile.counters import dac_input
+
+    xa = dac_input(tiles, tiles.geometry.to_tiles(x)).abs()
+    gsum = tiles.row_conductance_sums(layer.weight)
+    ones = torch.ones_like(gsum)
+    y = tiles.geometry.mvm(xa, torch.stack((gsum, ones), dim=1))
+    assert lc.charge == pytest.approx(float(y[:, :, 0].sum()), rel=1e-5)
+    assert lc.input_abs == pytest.approx(float(y[:, :, 1].sum()), rel=1e-5)
+    nz = tiles.geometry.mvm((xa != 0).float(), ones.unsqueeze(1))
+    assert lc.active_rows == pytest.approx(float(nz.sum()), rel=1e-6)

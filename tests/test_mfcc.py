@@ -119,3 +119,28 @@ def test_bad_input():
 
 def test_config_round_trips():
     assert MFCC.from_json(MFCC(lower_hz=40.0).to_json()) == MFCC(lower_hz=40.0)
+
+
+def test_subset_loader_rejects_wrong_sample_rate_and_missing_features(tmp_path):
+    import wave
+
+    from aimc.errors import DataError
+
+    (tmp_path / "wav").mkdir()
+    (tmp_path / "mfcc_int8").mkdir()
+    with wave.open(str(tmp_path / "wav" / "a.wav"), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(8000)
+        f.writeframes(bytes(2 * 8000))
+    (tmp_path / "labels.csv").write_text("wav,mfcc,label_index,label_name\n"
+                                         "wav/a.wav,mfcc_int8/a.bin,0,down\n")
+    with pytest.raises(DataError, match="resample"):
+        load_speech_commands_subset(tmp_path)
+    with wave.open(str(tmp_path / "wav" / "a.wav"), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(16000)
+        f.writeframes(bytes(2 * 16000))
+    with pytest.raises(DataError, match="490 bytes"):
+        load_speech_commands_subset(tmp_path)

@@ -16,7 +16,9 @@ Shape-derived counts (vectors, samples) are Python ints, value-derived ones are 
 tensors accumulated in place on the tile's device: recording never synchronises with the
 host. Conversions, MACs and digital operations follow from ``vectors`` and the geometry.
 The DAC input is recomputed from the layer input (input range, noise management, clip,
-rounding), so the counts are those of the first pass of iterative bound management.
+rounding), so the counts are those of the first pass of iterative bound management. For a
+convolution the sums over im2col patches are linear in |x̂|, so the batch is summed first and
+one ``unfold`` of the two batch-summed maps (|x̂| and x̂ ≠ 0) gives every row's total.
 """
 
 from __future__ import annotations
@@ -56,7 +58,6 @@ class TileCounters:
         g = tiles.geometry
         xa, unit = dac_input_magnitude(tiles, x_tiles)  # |x̂| / unit, in place, one buffer
         gsum = tiles.row_conductance_sums(weight).to(xa.dtype)  # (K, rows)
-        ones = torch.ones_like(gsum)
         k = g.num_tiles
         if isinstance(g, LinearGeometry):  # (K, N, rows): reduce the batch first
             ra = xa.sum(1)
@@ -66,9 +67,8 @@ class TileCounters:
             # Σ over im2col patches of |x̂|·v is linear in |x̂|, so the batch is summed first
             # and one single-image convolution per count covers all samples
             both = torch.stack((xa.sum(0), torch.count_nonzero(xa, dim=0).to(xa.dtype)))
-            y = g.mvm(both, torch.stack((gsum, ones), dim=1))  # (2, K, 2, *spatial): one conv
-            y = y.reshape(2, k, 2, -1).sum(-1)
-            charge, absum, rows_on = y[0, :, 0], y[0, :, 1], y[1, :, 1]
+            rows = _patch_row_sums(g, both)  # (2, K, rows): Σ over output positions
+            charge, absum, rows_on = (rows[0] * gsum).sum(-1), rows[0].sum(-1), rows[1].sum(-1)
         batch = x_tiles.shape[g.batch_dim]
         vectors = _vectors(tiles, x_tiles)
         if self.input_abs is None:
@@ -83,6 +83,37 @@ class TileCounters:
         self.vectors += vectors
         self.samples += batch
         self.calls += 1
+
+
+def _patch_row_sums(g: object, x: Tensor) -> Tensor:
+    """Σ over the output positions of every im2col row: (M, K, C_t, *sp) → (M, K, rows).
+
+    One ``unfold`` (im2col) of the M batch-summed images; rows are ordered (channel,
+    kernel offset) like the tile weights. Zero padding is applied explicitly, so "same"
+    padding with an even kernel pads as torch's convolution does (the extra row/column at
+    the end).
+    """
+    kernel, stride = tuple(g.kernel_size), tuple(g.stride)  # type: ignore[attr-defined]
+    dilation, padding = tuple(g.dilation), g.padding  # type: ignore[attr-defined]
+    m, k = x.shape[0], x.shape[1]
+    spatial = x.shape[3:]
+    x = x.reshape(m, k * x.shape[2], *spatial)
+    pads: list[int] = []
+    for i in reversed(range(len(spatial))):
+        if padding == "valid":
+            lo = hi = 0
+        elif padding == "same":
+            total = dilation[i] * (kernel[i] - 1)
+            lo, hi = total // 2, total - total // 2
+        else:
+            lo = hi = int(padding[i])  # type: ignore[index]
+        pads += [lo, hi]
+    if any(pads):
+        x = torch.nn.functional.pad(x, pads)
+    if len(spatial) == 1:  # unfold is 2-d: treat a 1-d signal as a 1-row image
+        x, kernel, stride, dilation = x.unsqueeze(2), (1, *kernel), (1, *stride), (1, *dilation)
+    cols = torch.nn.functional.unfold(x, kernel, dilation=dilation, stride=stride)
+    return cols.sum(-1).reshape(m, k, -1)
 
 
 def _vectors(tiles: TileArray, x_tiles: Tensor) -> int:
