@@ -59,3 +59,21 @@ def test_cli_rejects_bad_bits(capsys):
     with pytest.raises(SystemExit):
         main(["reproduce", "analognets", "--bits", "8,x"])
     assert "comma-separated" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HAVE, reason="needs ../shared/data/speech_commands_v2_subset")
+def test_same_seed_same_result_whatever_the_global_rng_did_before(tmp_path):
+    import torch
+
+    from aimc.experiments.analognets import run_analognets
+
+    s = AnalogNetsSettings(tasks=("kws",), bits=(8,), fp_epochs=1, hwa_epochs=0,
+                           programmings=1, times=(1.0,), cost_samples=4)
+    runs = []
+    for i in range(2):
+        torch.rand(1000 * (i + 1))  # consume the global generator differently
+        m = run_analognets(s, tmp_path / f"r{i}", data=DATA, show_progress=False,
+                           log=lambda _: None)
+        runs.append(m["tasks"]["kws"])
+    assert runs[0]["fp"]["losses"] == runs[1]["fp"]["losses"]
+    assert runs[0]["bits"]["8"]["direct"]["accuracy"] == runs[1]["bits"]["8"]["direct"]["accuracy"]

@@ -317,6 +317,7 @@ def run_analognets(settings: AnalogNetsSettings, out_dir: str | os.PathLike[str]
 
         def fp_stage(task: str = task, d: dict[str, Any] = d, seed: int = seed,
                      fp_path: Path = fp_path) -> dict[str, Any]:
+            torch.manual_seed(seed)  # initial weights from the seed, not the RNG's history
             model = build_model(_MODELS[task], classes=d["classes"])
             losses = _train(model, d, settings.fp_epochs, settings.lr, settings.batch, seed,
                             f"{task} FP", show_progress)
@@ -345,6 +346,9 @@ def run_analognets(settings: AnalogNetsSettings, out_dir: str | os.PathLike[str]
             def hwa_stage(bits: int = bits, d: dict[str, Any] = d, seed: int = seed,
                           task: str = task) -> dict[str, Any]:
                 m = aimc.convert_to_analog(fp_model(), hwa_config(bits))
+                if settings.hwa_epochs == 0:  # no training batch initialises the ranges
+                    aimc.calibrate_input_ranges(m, [d["x_train"][i:i + 64]
+                                                    for i in range(0, len(d["x_train"]), 64)])
                 losses = _train(m, d, settings.hwa_epochs, settings.lr / 2, settings.batch,
                                 seed + bits, f"{task} HWA {bits} b", show_progress, hwa=True)
                 acc = _over_time(m, d, settings, seed + 10 * bits)
