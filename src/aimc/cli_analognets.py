@@ -6,6 +6,8 @@ import argparse
 import os
 from typing import Any
 
+from aimc.cli_options import add_run_options, comma_list
+
 __all__ = ["add_analognets"]
 
 
@@ -36,27 +38,8 @@ def add_analognets(experiments: Any, int_at_least: Any) -> None:
                    help="run folder (default: runs/analognets[_quick])")
     p.add_argument("--programmings", type=int_at_least(1, "--programmings", 10), default=None,
                    help="independent programmings per analog model (default 10; quick 3)")
-    p.add_argument("--seed", type=int_at_least(0, "--seed", 0), default=None,
-                   help="master seed (default: 0)")
-    p.add_argument("--threads", type=int_at_least(1, "--threads", 1), default=1,
-                   help="torch and BLAS threads (default: 1)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    p.add_argument("--allow-other-code", action="store_true",
-                   help="resume a run folder that other code started")
+    add_run_options(p, int_at_least)
     p.set_defaults(func=_cmd, subparser=p)
-
-
-def _list(text: str, cast: Any, flag: str) -> tuple[Any, ...]:
-    from aimc.errors import ConfigError
-
-    try:
-        values = tuple(cast(v.strip()) for v in text.split(",") if v.strip())
-    except ValueError as exc:
-        raise ConfigError(f"{flag} takes a comma-separated list such as 8,4, got "
-                          f"{text!r}") from exc
-    if not values:
-        raise ConfigError(f"{flag} needs at least one value")
-    return values
 
 
 def _cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -72,9 +55,9 @@ def _cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         base = AnalogNetsSettings.quick() if args.quick else AnalogNetsSettings()
         changes: dict[str, Any] = {}
         if args.task is not None:
-            changes["tasks"] = _list(args.task, str, "--task")
+            changes["tasks"] = comma_list(args.task, str, "--task", "kws,vww")
         if args.bits is not None:
-            changes["bits"] = _list(args.bits, int, "--bits")
+            changes["bits"] = comma_list(args.bits, int, "--bits", "8,4")
         if args.programmings is not None:
             changes["programmings"] = args.programmings
         if args.seed is not None:

@@ -8,6 +8,8 @@ import argparse
 import os
 from typing import Any
 
+from aimc.cli_options import add_run_options, comma_list
+
 __all__ = ["add_nandakumar2020_snn"]
 
 
@@ -45,24 +47,8 @@ def add_nandakumar2020_snn(experiments: Any, int_at_least: Any) -> None:
                    default=None, help="training recordings per digit and speaker (default 1)")
     p.add_argument("--speakers", metavar="A[,B]", default=None,
                    help="FSDD speakers (default: jackson)")
-    p.add_argument("--seed", type=int_at_least(0, "--seed", 0), default=None,
-                   help="master seed (default: 0)")
-    p.add_argument("--threads", type=int_at_least(1, "--threads", 1), default=1,
-                   help="torch and BLAS threads (default: 1)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    p.add_argument("--allow-other-code", action="store_true",
-                   help="resume a run folder that other code started")
+    add_run_options(p, int_at_least)
     p.set_defaults(func=_cmd, subparser=p)
-
-
-def _split(text: str, cast: Any, flag: str) -> tuple[Any, ...]:
-    from aimc.errors import ConfigError
-
-    try:
-        return tuple(cast(v.strip()) for v in text.split(",") if v.strip())
-    except ValueError as exc:
-        raise ConfigError(f"{flag} takes a comma-separated list such as 1,4, got "
-                          f"{text!r}") from exc
 
 
 def _cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -77,11 +63,11 @@ def _cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     changes: dict[str, Any] = {}
     try:
         if args.synapse is not None:
-            changes["synapses"] = _split(args.synapse, str, "--synapse")
+            changes["synapses"] = comma_list(args.synapse, str, "--synapse")
         if args.devices is not None:
-            changes["devices"] = _split(args.devices, int, "--devices")
+            changes["devices"] = comma_list(args.devices, int, "--devices")
         if args.speakers is not None:
-            changes["speakers"] = _split(args.speakers, str, "--speakers")
+            changes["speakers"] = comma_list(args.speakers, str, "--speakers")
         for key in ("epochs", "seed", "train_per_class"):
             if getattr(args, key) is not None:
                 changes[key] = getattr(args, key)

@@ -34,7 +34,7 @@ from aimc.config.base import check_instance
 from aimc.config.cost import CostTable
 from aimc.cost.counting import CostCounts, LayerCounts
 from aimc.cost.report import MACRO, CostReport, LayerCost
-from aimc.cost.schedule import mvm_time, place_layer
+from aimc.cost.schedule import LayerPlacement, mvm_time, place_layer
 from aimc.errors import ConfigError
 
 __all__ = ["estimate"]
@@ -105,8 +105,8 @@ def estimate(counts: CostCounts, *, table: CostTable | None = None,
                       assumptions=_assumptions(table, acc, layers))
 
 
-def _layer_cost(layer: LayerCounts, p, table: CostTable, acc: LayerSerialAccelerator,
-                n: int, sram_bytes: int) -> LayerCost:  # type: ignore[no-untyped-def]
+def _layer_cost(layer: LayerCounts, p: LayerPlacement, table: CostTable,
+                acc: LayerSerialAccelerator, n: int, sram_bytes: int) -> LayerCost:
     a, d = table.array, table.digital
     ph = acc.phases
     assert layer.dac.steps is not None
@@ -131,7 +131,7 @@ def _layer_cost(layer: LayerCounts, p, table: CostTable, acc: LayerSerialAcceler
                      energy=energy, utilisation=_utilisation(layer, p, acc))
 
 
-def _utilisation(layer: LayerCounts, p, acc: LayerSerialAccelerator) -> float:  # type: ignore[no-untyped-def]
+def _utilisation(layer: LayerCounts, p: LayerPlacement, acc: LayerSerialAccelerator) -> float:
     """Useful devices / devices of the arrays the layer occupies (weights per cell)."""
     weights = layer.macs_per_vector
     return weights / (p.arrays * acc.array_rows * acc.array_cols)

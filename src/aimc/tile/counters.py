@@ -23,6 +23,7 @@ one ``unfold`` of the two batch-summed maps (|x̂| and x̂ ≠ 0) gives every ro
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -36,7 +37,7 @@ from aimc.physics.periphery import noise_management_scale
 if TYPE_CHECKING:
     from aimc.tile.array import TileArray
 
-__all__ = ["TileCounters", "dac_input", "conductance_row_sums"]
+__all__ = ["TileCounters", "dac_input_magnitude", "conductance_row_sums"]
 
 
 class TileCounters:
@@ -130,8 +131,6 @@ def _vectors(tiles: TileArray, x_tiles: Tensor) -> int:
 
 
 def _conv_out_shape(g: object, spatial: tuple[int, ...]) -> tuple[int, ...]:
-    import math
-
     kernel, stride = g.kernel_size, g.stride  # type: ignore[attr-defined]
     dilation, padding = g.dilation, g.padding  # type: ignore[attr-defined]
     out = []
@@ -148,30 +147,11 @@ def _conv_out_shape(g: object, spatial: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(out)
 
 
-def dac_input(tiles: TileArray, x_tiles: Tensor) -> Tensor:
-    """The DAC output x̂ in full-scale units (|x̂| ≤ bound), geometry layout, no noise."""
-    io = tiles.config.forward
-    g = tiles.geometry
-    x = x_tiles.detach()
-    if tiles.input_range is not None:
-        x = x * g.per_tile_in(tiles.input_range.detach().reciprocal())
-    scale = noise_management_scale(x, io.noise_management, g.in_vector_dims)
-    if not isinstance(scale, float) or scale != 1.0:
-        x = x / scale
-    d = io.dac
-    if d.bound != float("inf"):
-        x = x.clamp(-d.bound, d.bound)
-    if d.steps is not None:
-        u = d.step_size
-        x = torch.round(x / u) * u
-    return x
-
-
 def dac_input_magnitude(tiles: TileArray, x_tiles: Tensor) -> tuple[Tensor, float]:
     """(|x̂|/u, u): the DAC output's magnitude in units u (the DAC step, or 1 if ideal).
 
-    The same values as ``dac_input(...).abs() / u``, computed into one new buffer with
-    in-place passes (the counting overhead budget is ≤ 10 % of an inference).
+    The DAC's clip-and-round of the range-scaled, managed input, computed into one new
+    buffer with in-place passes (the counting overhead budget is ≤ 10 % of an inference).
     """
     io = tiles.config.forward
     g = tiles.geometry
