@@ -37,13 +37,18 @@ from aimc.physics.periphery import noise_management_scale
 G_MAX = 25e-6
 
 
-def _reference_dac_input(tiles: Any, x_tiles: torch.Tensor) -> torch.Tensor:
-    """Plain reference: the DAC output x̂ in full-scale units, step by step (no noise)."""
+def _reference_dac_input(tiles: Any, x_tiles: torch.Tensor, learned_range: bool = False
+                         ) -> torch.Tensor:
+    """Plain reference: the DAC output x̂ in full-scale units, step by step (no noise).
+
+    ``learned_range``: training with a learned input range r clips x to ±r first.
+    """
     io = tiles.config.forward
     g = tiles.geometry
     x = x_tiles.detach()
     if tiles.input_range is not None:
-        x = x * g.per_tile_in(tiles.input_range.detach().reciprocal())
+        r = g.per_tile_in(tiles.input_range.detach())
+        x = (x.clamp(-r, r) if learned_range else x) / r
     scale = noise_management_scale(x, io.noise_management, g.in_vector_dims)
     if not isinstance(scale, float) or scale != 1.0:
         x = x / scale
@@ -243,6 +248,35 @@ def test_counting_is_off_outside_the_context_and_changes_nothing():
     assert all(t.counters is None for t in model.modules() if hasattr(t, "counters"))
 
 
+def test_resumed_counts_add_up_to_one_block():
+    model = aimc.convert_to_analog(_two_layer_model(), _config(max_rows=2))
+    aimc.program(model)
+    gen = torch.Generator().manual_seed(3)
+    x1, x2 = torch.rand(3, 4, generator=gen), torch.rand(5, 4, generator=gen)
+    with cost.count_costs(model) as both:
+        model(x1)
+        model(x2)
+    with cost.count_costs(model) as split:
+        model(x1)
+    model(x2)  # not counted: between the blocks
+    with cost.count_costs(model, resume=split) as again:
+        model(x2)
+    assert again is split
+    for a, b in zip(both.layers(), split.layers(), strict=True):
+        assert (a.vectors, a.samples, a.calls) == (b.vectors, b.samples, b.calls)
+        assert a.input_abs == pytest.approx(b.input_abs, rel=1e-12)
+        assert a.charge == pytest.approx(b.charge, rel=1e-12)
+        assert a.active_rows == b.active_rows
+    other = aimc.convert_to_analog(_two_layer_model(), _config(max_rows=2))
+    aimc.program(other)
+    with pytest.raises(ConfigError, match="another model"):
+        with cost.count_costs(other, resume=split):
+            pass
+    with pytest.raises(ConfigError, match="CostCounts"):
+        with cost.count_costs(model, resume={}):  # type: ignore[arg-type]
+            pass
+
+
 # ----------------------------------------------------------------------------- bad input
 def test_bad_input_errors_name_the_fix():
     with pytest.raises(StateError, match="convert it first"):
@@ -299,10 +333,15 @@ def test_cost_configs_round_trip_json():
         assert type(cfg).from_json(cfg.to_json()) == cfg
 
 
+@pytest.mark.parametrize("path", ["programmed", "training"])
 @pytest.mark.parametrize("nm", ["none", "constant", "absmax"])
-def test_fast_dac_magnitude_equals_reference_dac_input(nm):
+def test_counts_equal_the_reference_dac_input(nm, path):
+    """The counts the MVM hands over equal those of a step-by-step DAC, on every MVM path.
+
+    Programmed without management runs the prepared in-place path, with management the
+    general in-place one; training runs the autograd path.
+    """
     from aimc.config import AbsMaxNoiseManagement, ConstantNoiseManagement, InputRange
-    from aimc.tile.counters import dac_input_magnitude
 
     management = {"none": NoNoiseManagement(), "constant": ConstantNoiseManagement(value=2.0),
                   "absmax": AbsMaxNoiseManagement()}[nm]
@@ -310,14 +349,23 @@ def test_fast_dac_magnitude_equals_reference_dac_input(nm):
     cfg = cfg.replace(forward=cfg.forward.replace(noise_management=management),
                       input_range=InputRange(init_value=1.5, init_from_data=0))
     model = aimc.convert_to_analog(_two_layer_model(), cfg)
+    if path != "training":
+        aimc.program(model)
+    model.train(path == "training")
     tiles = model[0].tiles
-    x = tiles.geometry.to_tiles(torch.randn(5, 4, generator=torch.Generator().manual_seed(6)))
-    mag, u = dac_input_magnitude(tiles, x)
-    # both round the same products; a tie may round differently after 1/(r·u) vs /r then /u,
-    # so allow one LSB at a few elements and require agreement elsewhere
-    ref = _reference_dac_input(tiles, x).abs() / u
-    assert (mag - ref).abs().max() <= 1.0 + 1e-4
-    assert ((mag - ref).abs() > 1e-4).float().mean() < 0.1
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(6))
+    with cost.count_costs(model, require_programmed=False) as counts:
+        model(x)
+    lc = counts.layers()[0]
+    # both round the same products, but 1/(r·u) and /r then /u may put a tie on either side:
+    # one LSB (u = 1/127) at an element moves Σ|x̂| by u at most, so allow a few u
+    ref = _reference_dac_input(tiles, tiles.geometry.to_tiles(x), path == "training").abs()
+    u = cfg.forward.dac.step_size
+    assert lc.input_abs == pytest.approx(float(ref.sum()), abs=3 * u)
+    assert lc.active_rows == pytest.approx(float((ref > 0).sum()), abs=2)
+    gsum = tiles.row_conductance_sums(model[0].weight)
+    assert lc.charge == pytest.approx(float((ref * gsum.unsqueeze(1)).sum()),
+                                      abs=3 * u * float(gsum.max()))
 
 
 def test_analognets_preset_bits_and_fixed_gain():
@@ -336,7 +384,8 @@ def test_analognets_preset_bits_and_fixed_gain():
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
-@pytest.mark.parametrize("kind", ["conv1d_same_even", "conv2d_dilated", "depthwise"])
+@pytest.mark.parametrize("kind", ["conv1d_same_even", "conv2d_dilated", "depthwise",
+                                  "pointwise_strided", "asymmetric", "same_even_2d"])
 def test_conv_counters_match_the_geometry_convolution(kind):
     """The unfold-based row sums equal the same sums through the layer's own convolution."""
     torch.manual_seed(7)
@@ -345,8 +394,15 @@ def test_conv_counters_match_the_geometry_convolution(kind):
     elif kind == "conv2d_dilated":
         layer = nn.Conv2d(2, 3, 3, stride=2, padding=2, dilation=2, bias=False)
         x = torch.rand(2, 2, 9, 8)
-    else:
+    elif kind == "depthwise":
         layer, x = nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=False), torch.rand(3, 4, 6, 6)
+    elif kind == "pointwise_strided":
+        layer, x = nn.Conv2d(5, 3, 1, stride=2, bias=False), torch.rand(2, 5, 7, 6)
+    elif kind == "asymmetric":
+        layer = nn.Conv2d(2, 3, (3, 2), stride=(1, 2), padding=(1, 0), bias=False)
+        x = torch.rand(2, 2, 5, 7)
+    else:
+        layer, x = nn.Conv2d(2, 3, (4, 2), padding="same", bias=False), torch.rand(2, 2, 6, 5)
     model = aimc.convert_to_analog(nn.Sequential(layer), _config(max_rows=18))
     aimc.program(model)
     tiles = model[0].tiles

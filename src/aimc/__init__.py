@@ -10,6 +10,7 @@ Quick start::
 """
 
 from aimc import models, onchip, optim, presets, train, units
+from aimc.adc_ranges import calibrate_adc_ranges
 from aimc.checkpoint import load_checkpoint, save_checkpoint
 from aimc.config import AnalogConfig
 from aimc.convert import analog_layers, convert_to_analog, convert_to_digital
@@ -38,6 +39,7 @@ __all__ = [
     "presets", "units", "models", "train", "onchip", "optim", "AnalogConfig",
     "convert_to_analog", "convert_to_digital", "analog_layers",
     "program", "set_time", "at_time", "calibrate_input_ranges", "tile_arrays",
+    "calibrate_adc_ranges",
     "set_noise_generator", "replace_config",
     "save_checkpoint", "load_checkpoint",
     "AimcError", "ConfigError", "StateError", "ShapeError", "CheckpointError", "DataError",

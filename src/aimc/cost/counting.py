@@ -149,7 +149,8 @@ def _tile_arrays(model: nn.Module) -> list[tuple[str, TileArray]]:
 
 
 @contextlib.contextmanager
-def count_costs(model: nn.Module, *, require_programmed: bool = True) -> Iterator[CostCounts]:
+def count_costs(model: nn.Module, *, require_programmed: bool = True,
+                resume: CostCounts | None = None) -> Iterator[CostCounts]:
     """Count what every analog layer of ``model`` does inside the ``with`` block.
 
     Args:
@@ -158,6 +159,8 @@ def count_costs(model: nn.Module, *, require_programmed: bool = True) -> Iterato
             conductances, so by default every layer must be programmed
             (:func:`aimc.program`). ``False`` counts with the conductances the current
             digital weights map to (e.g. during HWA training).
+        resume: the counts of an earlier block on the same model, to add to (e.g. count
+            only the evaluation batches of a loop that also does other work).
 
     Yields:
         :class:`CostCounts`, filled as the model runs; pass it to :func:`aimc.cost.estimate`.
@@ -178,10 +181,20 @@ def count_costs(model: nn.Module, *, require_programmed: bool = True) -> Iterato
     if busy:
         raise StateError(f"layers {busy[:3]} are already being counted; nested count_costs "
                          "blocks on one model are not supported")
-    counts = CostCounts()
+    if resume is not None:
+        if not isinstance(resume, CostCounts):
+            raise ConfigError(f"resume must be the CostCounts of an earlier count_costs "
+                              f"block, got {type(resume).__name__}")
+        same = (list(resume.counters) == [n for n, _ in arrays]
+                and all(resume.counters[n][0] is t for n, t in arrays))
+        if not same:
+            raise ConfigError("resume holds the counts of another model; pass the "
+                              "CostCounts that count_costs yielded for this model")
+    counts = resume if resume is not None else CostCounts()
     for name, tiles in arrays:
-        tiles.counters = TileCounters()
-        counts.counters[name] = (tiles, tiles.counters)
+        if resume is None:
+            counts.counters[name] = (tiles, TileCounters())
+        tiles.counters = counts.counters[name][1]
     try:
         yield counts
     finally:

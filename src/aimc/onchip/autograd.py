@@ -32,7 +32,8 @@ class OnChipMVM(torch.autograd.Function):
         g = tiles.geometry
         x_tiles = g.to_tiles(x)
         vectors = x_tiles.shape[g.batch_dim] * math.prod(x_tiles.shape[3:])
-        y = tiles._digital_weight_forward(x_tiles, weight, bias, None, vectors)
+        y = tiles._digital_weight_forward(x_tiles, weight, bias, None, vectors,
+                                          tiles._mvm_observer(x_tiles, weight))
         ctx.tiles = tiles
         ctx.x_shape = x.shape
         ctx.has_bias = bias is not None

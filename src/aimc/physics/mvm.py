@@ -16,6 +16,7 @@ the same order, so a seed gives the same result on either path.
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -36,8 +37,23 @@ from aimc.physics.periphery import (
     noise_management_scale,
 )
 
-__all__ = ["analog_mvm", "analog_mvm_prepared", "crossbar_mvm", "perturbation_dtype",
-           "prepared_factors", "PerturbationWeights"]
+__all__ = ["analog_mvm", "analog_mvm_prepared", "crossbar_mvm", "MVMObserver",
+           "perturbation_dtype", "prepared_factors", "PerturbationWeights"]
+
+class MVMObserver(Protocol):
+    """Sees the converter signals of an MVM's first pass (iterative bound management's
+    retries are not shown). It must not modify the tensors it is given.
+
+    Users: the cost counters (:mod:`aimc.tile.counters`) and the ADC-range calibration
+    (:func:`aimc.calibrate_adc_ranges`).
+    """
+
+    def dac_output(self, xq: Tensor, unit: float) -> None:
+        """The DAC output x̂ = xq·unit in full-scale units, before input noise."""
+
+    def adc_input(self, y: Tensor, unit: float) -> None:
+        """The analog column outputs y·unit in full-scale units (after read/output noise and
+        the output nonlinearity), before the ADC."""
 
 _FAST_BF16: dict[str, bool] = {}
 
@@ -102,15 +118,15 @@ def _needs_grad(x: Tensor, w: Tensor) -> bool:
 
 
 def _crossbar(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig, geom: TileGeometry,
-              generator: torch.Generator | None, pert: PerturbationWeights | None = None
-              ) -> tuple[Tensor, float]:
+              generator: torch.Generator | None, pert: PerturbationWeights | None = None,
+              observe: MVMObserver | None = None) -> tuple[Tensor, float]:
     """Crossbar of x·in_mul; returns (y, step) with the ADC output equal to y·step."""
     if pert is None:
         pert = PerturbationWeights(w.dtype)
     if _needs_grad(x, w) or (in_mul is not None and in_mul.requires_grad):
         xs = x if in_mul is None else x * in_mul
-        return _crossbar_autograd(xs, w, io, geom, generator, pert), 1.0
-    return _crossbar_inplace(x, in_mul, w, io, geom, generator, pert)
+        return _crossbar_autograd(xs, w, io, geom, generator, pert, observe), 1.0
+    return _crossbar_inplace(x, in_mul, w, io, geom, generator, pert, observe=observe)
 
 
 class PerturbationWeights:
@@ -140,13 +156,18 @@ class PerturbationWeights:
 
 
 def _crossbar_autograd(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry,
-                       generator: torch.Generator | None, pert: PerturbationWeights) -> Tensor:
+                       generator: torch.Generator | None, pert: PerturbationWeights,
+                       observe: MVMObserver | None = None) -> Tensor:
     xq = dac(x, io.dac)
+    if observe is not None:
+        observe.dac_output(xq.detach(), 1.0)
     if io.inp_noise > 0:
         xq = xq + io.inp_noise * randn_like(xq, generator)
     y = geom.mvm(xq, w)
     ir_on = io.ir_drop is not None and io.ir_drop.scale > 0
     if not (ir_on or io.read_noise > 0 or io.out_noise > 0 or io.out_nonlinearity > 0):
+        if observe is not None:
+            observe.adc_input(y.detach(), 1.0)
         return adc(y, io.adc)
     with torch.no_grad():
         xd, wd = xq.detach(), w.detach()
@@ -155,6 +176,8 @@ def _crossbar_autograd(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry,
     y = y + delta
     if io.out_nonlinearity > 0:
         y = y + (y / (1.0 + io.out_nonlinearity * y.detach().abs()) - y).detach()
+    if observe is not None:
+        observe.adc_input(y.detach(), 1.0)
     return adc(y, io.adc)
 
 
@@ -218,8 +241,8 @@ def _stack_pair(x: Tensor, dim: int, first, second) -> Tensor:  # type: ignore[n
 
 def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
                       geom: TileGeometry, generator: torch.Generator | None,
-                      pert: PerturbationWeights, prescaled: bool = False
-                      ) -> tuple[Tensor, float]:
+                      pert: PerturbationWeights, prescaled: bool = False,
+                      observe: MVMObserver | None = None) -> tuple[Tensor, float]:
     """No-grad crossbar with few allocations; returns (y, step), ADC output = y·step.
 
     Works in units of the DAC step u internally (inputs become integers after rounding),
@@ -249,6 +272,8 @@ def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
         xq.clamp_(-d.bound / unit, d.bound / unit)
     if d.steps is not None:
         xq.round_()
+    if observe is not None:
+        observe.dac_output(xq, unit)
     if io.inp_noise > 0:
         xq.add_(randn_like(xq, generator), alpha=io.inp_noise / unit)
     # MVM (+ the IR-drop weighted MVM in the same call)
@@ -265,6 +290,8 @@ def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
         _apply_perturbation(y, xq, w, y_f, io, geom, generator, ir_on, pert, unit)
     if io.out_nonlinearity > 0:
         y.div_(y.abs().mul_(io.out_nonlinearity * unit).add_(1.0))
+    if observe is not None:
+        observe.adc_input(y, unit)
     # ADC: quantise to integer steps, clip; the step is folded into the digital scale
     a = io.adc
     if a.steps is not None:
@@ -281,7 +308,8 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
                out_scale: Tensor, input_range: Tensor | None = None,
                generator: torch.Generator | None = None,
                pert: PerturbationWeights | None = None, bias: Tensor | None = None,
-               range_learning: tuple[float, float, float] | None = None) -> Tensor:
+               range_learning: tuple[float, float, float] | None = None,
+               observe: MVMObserver | None = None) -> Tensor:
     """The full analog forward of one layer (without bias).
 
     Args:
@@ -298,6 +326,8 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
         bias: optional digital bias (out features,), added after the digital sum.
         range_learning: (decay, min_fraction, gradient_scale) of the input-range gradient
             (physics.md §1.3); used when ``input_range`` requires grad.
+        observe: an :class:`MVMObserver` shown the DAC output and the ADC input of the
+            first pass (cost counters, ADC-range calibration).
 
     Returns:
         Layer output in the layout of ``geom.from_tiles`` (digital units).
@@ -318,7 +348,7 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
             x, in_mul = x * (1.0 / nm_scale), None
         else:  # x/scale is taken in the crossbar's DAC pass (one pass over x, not two)
             in_mul = nm_scale.reciprocal()
-    y, step = _crossbar(x, in_mul, w, io, geom, generator, pert)
+    y, step = _crossbar(x, in_mul, w, io, geom, generator, pert, observe)
     if isinstance(io.bound_management, IterativeBoundManagement) and _may_saturate(y, step, io):
         y = y if step == 1.0 else y * step
         step = 1.0
@@ -377,14 +407,16 @@ def prepared_factors(io: IOConfig, geom: TileGeometry, out_scale: Tensor,
 def analog_mvm_prepared(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
                         factors: tuple[Tensor | None, Tensor], pert: PerturbationWeights,
                         bias: Tensor | None = None,
-                        generator: torch.Generator | None = None) -> Tensor:
+                        generator: torch.Generator | None = None,
+                        observe: MVMObserver | None = None) -> Tensor:
     """:func:`analog_mvm` without gradient, with factors from :func:`prepared_factors`.
 
     The inference fast path of programmed layers: the per-call scale arithmetic is done
     once per programmed state instead of on every forward.
     """
     in_mul, out_mul = factors
-    y, _ = _crossbar_inplace(x, in_mul, w, io, geom, generator, pert, prescaled=True)
+    y, _ = _crossbar_inplace(x, in_mul, w, io, geom, generator, pert, prescaled=True,
+                             observe=observe)
     return _digital_output(y, out_mul, 1.0, bias, geom)
 
 

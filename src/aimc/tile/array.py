@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -48,6 +48,7 @@ from aimc.physics.geometry import LinearGeometry, TileGeometry
 from aimc.physics.mapping import conductances_to_weights, weights_to_conductances
 from aimc.physics.modifiers import apply_weight_noise
 from aimc.physics.mvm import (
+    MVMObserver,
     PerturbationWeights,
     analog_mvm,
     analog_mvm_prepared,
@@ -117,6 +118,8 @@ class TileArray(nn.Module):
         self.counters: TileCounters | None = None
         self._calibration_checked = False
         self._calibrating: tuple[str, float] | None = None  # set by calibrate_input_ranges
+        #: collects |ADC input| statistics while aimc.calibrate_adc_ranges runs, else None
+        self.adc_calibration: AdcInputCollector | None = None
         #: RNG for the per-MVM noise (input, read and output noise); None: the global RNG.
         #: Not saved in checkpoints (generators are not tensors); see aimc.set_noise_generator.
         self.noise_generator: torch.Generator | None = None
@@ -219,8 +222,7 @@ class TileArray(nn.Module):
                         f"{ir.init_value} is used; call aimc.calibrate_input_ranges(model, "
                         "batches) after conversion (or train analog) for a meaningful DAC "
                         "range", stacklevel=3)
-        if self.counters is not None:
-            self.counters.record(self, x_tiles, weight)
+        observe = self._mvm_observer(x_tiles, weight)
         vectors = x_tiles.shape[g.batch_dim] * math.prod(x_tiles.shape[3:])
         if self.is_programmed and not self.training:
             io = self.config.forward
@@ -228,10 +230,11 @@ class TileArray(nn.Module):
             pert = self._cached_perturbation_weights(vectors)
             if factors is not None and not (torch.is_grad_enabled() and x.requires_grad):
                 return analog_mvm_prepared(x_tiles, self.weight_now, io, g, factors=factors,
-                                           pert=pert, bias=bias, generator=self.noise_generator)
+                                           pert=pert, bias=bias, generator=self.noise_generator,
+                                           observe=observe)
             return analog_mvm(x_tiles, self.weight_now, io, g, out_scale=out_scale,
                               input_range=input_range, pert=pert, bias=bias,
-                              generator=self.noise_generator)
+                              generator=self.noise_generator, observe=observe)
         onchip = self.onchip
         if onchip is not None:
             onchip.ensure_initialized(weight)
@@ -239,10 +242,18 @@ class TileArray(nn.Module):
             # function: the weight never gets an autograd gradient, its update is the pulses
             if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
                 return OnChipMVM.apply(x, weight, bias, self)
-        return self._digital_weight_forward(x_tiles, weight, bias, input_range, vectors)
+        return self._digital_weight_forward(x_tiles, weight, bias, input_range, vectors,
+                                            observe)
+
+    def _mvm_observer(self, x_tiles: Tensor, weight: Tensor) -> MVMObserver | None:
+        """The hook on this call's converter signals, or None when nothing listens."""
+        if self.counters is None and self.adc_calibration is None:
+            return None
+        return _TileObserver(self, x_tiles.shape, weight)
 
     def _digital_weight_forward(self, x_tiles: Tensor, weight: Tensor, bias: Tensor | None,
-                                input_range: Tensor | None, vectors: int) -> Tensor:
+                                input_range: Tensor | None, vectors: int,
+                                observe: MVMObserver | None = None) -> Tensor:
         """The analog MVM with the current digital weights (training, or not programmed)."""
         g = self.geometry
         w_tiles = g.weight_to_tiles(weight)
@@ -270,7 +281,7 @@ class TileArray(nn.Module):
         pert = PerturbationWeights(self._perturbation_dtype(w, vectors))
         return analog_mvm(x_tiles, w, io, g, out_scale=out_scale, input_range=input_range,
                           pert=pert, bias=bias, generator=generator,
-                          range_learning=self._range_learning())
+                          range_learning=self._range_learning(), observe=observe)
 
     def _range_learning(self) -> tuple[float, float, float] | None:
         ir = self.config.input_range
@@ -573,6 +584,32 @@ class TileArray(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self.g_row_sum = self.weight_now.new_empty(0)
         self._set_weight_now(self.weight_now)
+
+
+class AdcInputCollector(Protocol):
+    """Receives the ADC inputs of a tile array (see :func:`aimc.calibrate_adc_ranges`)."""
+
+    def add(self, y: Tensor, unit: float) -> None:
+        """One call's analog outputs y·unit (full-scale units), before the ADC."""
+
+
+class _TileObserver:
+    """An :class:`~aimc.physics.mvm.MVMObserver` for one forward call of a tile array."""
+
+    __slots__ = ("tiles", "in_shape", "weight")
+
+    def __init__(self, tiles: TileArray, in_shape: torch.Size, weight: Tensor) -> None:
+        self.tiles, self.in_shape, self.weight = tiles, in_shape, weight
+
+    def dac_output(self, xq: Tensor, unit: float) -> None:
+        counters = self.tiles.counters
+        if counters is not None:
+            counters.record(self.tiles, self.in_shape, xq, unit, self.weight)
+
+    def adc_input(self, y: Tensor, unit: float) -> None:
+        collector = self.tiles.adc_calibration
+        if collector is not None:
+            collector.add(y, unit)
 
 
 def _check_time(t: Any) -> float:
