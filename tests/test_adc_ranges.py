@@ -128,3 +128,31 @@ def test_a_failed_calibration_leaves_the_configs_as_they_were():
         aimc.calibrate_adc_ranges(model, batches())
     assert [t.config for t in aimc.tile_arrays(model)] == before
     assert all(t.adc_calibration is None for t in aimc.tile_arrays(model))
+
+
+# ------------------------------------------------------------------ unsigned DAC layers
+def test_nonnegative_input_layers_finds_the_layers_after_a_relu():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4), nn.Tanh(),
+                          nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2), nn.Linear(2, 2))
+    x = torch.randn(50, 6, generator=torch.Generator().manual_seed(1))
+    assert aimc.nonnegative_input_layers(model, [x]) == ["2", "6"]
+    # converted layers are checked too, and the first input can be ≥ 0 as well
+    analog = aimc.convert_to_analog(model, _config())
+    assert aimc.nonnegative_input_layers(analog, [x.abs()]) == ["0", "2", "6"]
+    assert model.training  # mode restored
+    with pytest.raises(ConfigError, match="no batches"):
+        aimc.nonnegative_input_layers(model, [])
+    with pytest.raises(ConfigError, match="num_batches"):
+        aimc.nonnegative_input_layers(model, [x], num_batches=0)
+    with pytest.raises(ConfigError, match="nn.Module"):
+        aimc.nonnegative_input_layers("model", [x])  # type: ignore[arg-type]
+
+
+def test_analognets_unsigned_dac_has_twice_the_positive_levels():
+    signed, unsigned = aimc.presets.analognets(4), aimc.presets.analognets(4, unsigned_dac=True)
+    assert signed.forward.dac.steps == 14 and unsigned.forward.dac.steps == 15
+    assert not unsigned.forward.dac.signed and unsigned.forward.dac.low == 0.0
+    assert unsigned.forward.dac.step_size < signed.forward.dac.step_size / 2
+    with pytest.raises(ConfigError, match="unsigned_dac"):
+        aimc.presets.analognets(4, unsigned_dac=1)  # type: ignore[arg-type]

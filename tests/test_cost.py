@@ -217,6 +217,15 @@ def test_layer_serial_latency_is_sum_of_layer_mvm_times():
     # ADCs a one-phase MVM takes 3 conversion steps
     muxed = cost.measure(model, x, accelerator=LayerSerialAccelerator(adcs_per_array=2))
     assert muxed.layers[0].latency == pytest.approx(3 * t_mvm / 2)
+    # an unsigned 8-bit DAC (255 steps on [0, 1]): 8 bits, a full-scale PWM of 255 slots
+    cfg = _config(max_rows=2)
+    cfg = cfg.replace(forward=cfg.forward.replace(dac=Converter(steps=255, bound=1.0,
+                                                                signed=False)))
+    unsigned = aimc.convert_to_analog(_two_layer_model(), cfg)
+    aimc.program(unsigned)
+    r = cost.measure(unsigned, x, accelerator=acc)
+    assert r.layers[0].dac_bits == 8
+    assert r.layers[0].latency == pytest.approx(2 * (255 * 1e-9 + 256 * 0.3e-9))
 
 
 def test_packing_and_totals():

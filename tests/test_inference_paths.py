@@ -95,6 +95,41 @@ def test_no_grad_path_equals_autograd_path(kind: str, programmed: bool,
         assert float(diff.max()) <= level
 
 
+@pytest.mark.parametrize("which", ["dac", "adc"])
+def test_no_grad_path_equals_autograd_path_with_unsigned_converters(which: str) -> None:
+    """Unsigned DAC (inputs after a ReLU) or ADC: both paths clip at 0 and use Δ = bound/steps.
+
+    No output quantisation on the DAC case and inputs off the DAC ties, so the paths agree
+    to float32 rounding of the scale arithmetic (see the test above); for the ADC case, the
+    ideal DAC leaves no ties, and an unsigned ADC of 254 steps either agrees to that rounding
+    or differs by one level at a rounding boundary (at most 1 % of outputs)."""
+    base = aimc.presets.rasch2023()
+    fwd = base.forward
+    if which == "dac":
+        fwd = fwd.replace(dac=fwd.dac.replace(steps=255, signed=False),
+                          adc=fwd.adc.replace(steps=None))
+    else:
+        fwd = fwd.replace(dac=fwd.dac.replace(steps=None),
+                          adc=fwd.adc.replace(signed=False))
+    cfg = base.replace(runtime=Runtime(perturbation_precision="native"), forward=fwd)
+    model, x = _model("linear", cfg)
+    x = x.abs() if which == "dac" else x
+    if which == "dac":
+        x = _off_dac_ties(model, x, cfg.forward.dac.step_size)
+    aimc.program(model, generator=seeded(1))
+    seed_everything(3)
+    with torch.no_grad():
+        y_fast = model(x)
+    seed_everything(3)
+    y_grad = model(x.clone().requires_grad_()).detach()
+    if which == "dac":
+        torch.testing.assert_close(y_fast, y_grad, rtol=1e-5, atol=1e-5)
+    else:
+        diff = (y_fast - y_grad).abs()
+        assert float((diff > 1e-5 + 1e-5 * y_grad.abs()).float().mean()) <= 0.01
+        assert float(diff.max()) <= float(y_grad.abs().max()) * 1 / 254 * 2
+
+
 @pytest.mark.parametrize("kind", ["linear", "conv"])
 def test_bfloat16_perturbations_match_native_within_an_adc_step(kind: str) -> None:
     base = aimc.presets.rasch2023()

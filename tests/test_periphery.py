@@ -20,6 +20,7 @@ from aimc.config import (
     NoBoundManagement,
     NoNoiseManagement,
 )
+from aimc.errors import ConfigError
 from aimc.physics.geometry import LinearGeometry
 from aimc.physics.mvm import analog_mvm, crossbar_mvm
 from aimc.physics.periphery import (
@@ -94,6 +95,24 @@ def test_adc_levels_and_clipping():
     torch.testing.assert_close(y, expected, rtol=0, atol=1e-12)
     big = adc(torch.linspace(-100, 100, 10_001, dtype=F64), ADC)
     assert float(big.abs().max()) == 10.0
+
+
+def test_unsigned_converter_levels_and_clipping():
+    """Unsigned b-bit: 2^b − 1 steps of bound/steps on [0, bound]; negatives read as 0."""
+    conv = Converter(steps=15, bound=1.0, signed=False)
+    assert conv.step_size == pytest.approx(1 / 15, rel=1e-15) and conv.low == 0.0
+    # 0.04 = 0.6 LSB → 1; 0.5 = 7.5 LSB → 8 (round half to even); 1.2 clips to 15 LSB
+    pts = torch.tensor([-0.3, 0.0, 0.03, 0.04, 0.5, 1.2], dtype=F64)
+    expect = torch.tensor([0.0, 0.0, 0.0, 1 / 15, 8 / 15, 1.0], dtype=F64)
+    torch.testing.assert_close(dac(pts, conv), expect, rtol=0, atol=1e-15)
+    torch.testing.assert_close(adc(pts, conv), expect, rtol=0, atol=1e-15)
+    assert dac(torch.linspace(-2, 2, 10_001, dtype=F64), conv).unique().numel() == 16
+    # no top bound: only the negatives go
+    x = torch.linspace(-30, 30, 1001, dtype=F64)
+    assert torch.equal(adc(x, Converter(steps=None, bound=math.inf, signed=False)),
+                       x.clamp(min=0))
+    with pytest.raises(ConfigError, match="signed"):
+        Converter(steps=15, signed=1)  # type: ignore[arg-type]
 
 
 def test_infinite_resolution_and_unbounded_converters():

@@ -32,6 +32,7 @@ from aimc.inference import (
     set_time,
     tile_arrays,
 )
+from aimc.input_signs import nonnegative_input_layers
 
 __version__ = "0.1.0"
 
@@ -39,7 +40,7 @@ __all__ = [
     "presets", "units", "models", "train", "onchip", "optim", "AnalogConfig",
     "convert_to_analog", "convert_to_digital", "analog_layers",
     "program", "set_time", "at_time", "calibrate_input_ranges", "tile_arrays",
-    "calibrate_adc_ranges",
+    "calibrate_adc_ranges", "nonnegative_input_layers",
     "set_noise_generator", "replace_config",
     "save_checkpoint", "load_checkpoint",
     "AimcError", "ConfigError", "StateError", "ShapeError", "CheckpointError", "DataError",

@@ -38,6 +38,9 @@ def add_analognets(experiments: Any, int_at_least: Any) -> None:
                    help="run folder (default: runs/analognets[_quick])")
     p.add_argument("--programmings", type=int_at_least(1, "--programmings", 10), default=None,
                    help="independent programmings per analog model (default 10; quick 3)")
+    p.add_argument("--adc-gain", choices=("per-layer", "global"), default=None,
+                   help="fixed ADC range: calibrated once per layer (default) or one global "
+                        "±10 range for every layer")
     add_run_options(p, int_at_least)
     p.set_defaults(func=_cmd, subparser=p)
 
@@ -62,6 +65,8 @@ def _cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             changes["programmings"] = args.programmings
         if args.seed is not None:
             changes["seed"] = args.seed
+        if args.adc_gain is not None:
+            changes["adc_gain"] = args.adc_gain.replace("-", "_")
         settings = base.replace(**changes)
     except ConfigError as exc:
         parser.error(str(exc))

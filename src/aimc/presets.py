@@ -126,8 +126,8 @@ def ideal() -> AnalogConfig:
     )
 
 
-def analognets(bits: int = 8, *, adc_bound: float = 10.0,
-               max_rows: int = 256) -> AnalogConfig:
+def analognets(bits: int = 8, *, adc_bound: float = 10.0, max_rows: int = 256,
+               unsigned_dac: bool = False) -> AnalogConfig:
     """AON-CiM inference setting of AnalogNets (Zhou et al., arXiv:2111.06503, physics.md §2).
 
     The PCM model of :func:`rasch2023` (same IBM device family), with the paper's
@@ -143,15 +143,24 @@ def analognets(bits: int = 8, *, adc_bound: float = 10.0,
     :func:`rasch2023`, the ADC range ±10 full-scale units is its default, the array size
     follows IBM's 14 nm HERMES core. Learned input ranges are allowed during HWA training
     and frozen afterwards (they are constants on the chip).
+
+    ``unsigned_dac=True``: a ``bits``-bit unsigned DAC (2^bits − 1 steps on [0, 1]) for
+    layers whose inputs are non-negative (after a ReLU; find them with
+    :func:`aimc.nonnegative_input_layers` and pass this config as their ``overrides``).
     """
     if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 12:
         raise ConfigError(f"analognets: bits must be an int in 2..12 (the paper uses 8, 6 and "
                           f"4), got {bits!r}")
+    if not isinstance(unsigned_dac, bool):
+        raise ConfigError(f"analognets: unsigned_dac must be True or False, got "
+                          f"{unsigned_dac!r}")
     base = rasch2023()
     steps = 2**bits - 2
+    dac = (Converter(steps=steps + 1, bound=1.0, signed=False) if unsigned_dac
+           else Converter(steps=steps, bound=1.0))
     return base.replace(
         forward=base.forward.replace(
-            dac=Converter(steps=steps, bound=1.0), adc=Converter(steps=steps, bound=adc_bound),
+            dac=dac, adc=Converter(steps=steps, bound=adc_bound),
             noise_management=NoNoiseManagement(), bound_management=NoBoundManagement()),
         mapping=base.mapping.replace(tiles=TileSplit(max_rows=max_rows)),
     )

@@ -34,20 +34,26 @@ __all__ = [
 
 @config
 class Converter(ConfigBase):
-    """A symmetric uniform converter (DAC or ADC) on [−bound, bound].
+    """A uniform converter (DAC or ADC): symmetric on [−bound, bound], or unsigned on
+    [0, bound].
 
-    The step is Δ = 2·bound/steps; values are rounded to multiples of Δ and clipped to
-    ±bound. ``steps=None`` means infinite resolution (only the clipping remains), and
-    ``bound=inf`` switches clipping off. The standard preset uses ``steps=254`` (signed
-    8-bit: 255 levels, Δ_DAC = 2/254, Δ_ADC = 20/254).
+    Signed, the step is Δ = 2·bound/steps; unsigned, Δ = bound/steps. Values are rounded to
+    multiples of Δ and clipped to the range. ``steps=None`` means infinite resolution (only
+    the clipping remains), and ``bound=inf`` switches clipping at the top off (an unsigned
+    converter still passes no negative values). The standard preset uses ``steps=254``
+    (signed 8-bit: 255 levels, Δ_DAC = 2/254, Δ_ADC = 20/254); an unsigned b-bit DAC has
+    ``steps = 2^b − 1`` (e.g. 255 levels 0..255 of a PWM input after a ReLU: one bit more
+    of resolution than the signed b-bit one, whose positive half has 2^(b−1) − 1 steps).
 
     Attributes:
         steps: number of quantisation steps over the full range (levels − 1), or None.
         bound: clipping bound in normalised units (> 0, may be ``math.inf``).
+        signed: True for [−bound, bound], False for [0, bound] (negative inputs read as 0).
     """
 
     steps: int | None = 254
     bound: float = 1.0
+    signed: bool = True
 
     def _validate(self) -> None:
         if self.steps is not None:
@@ -56,14 +62,27 @@ class Converter(ConfigBase):
                 raise ConfigError(f"Converter.steps must be >= 1 (or None for infinite "
                                   f"resolution), got {self.steps}")
         check_positive("Converter", "bound", self.bound)
+        check_type("Converter", "signed", self.signed, bool)
         if self.steps is not None and self.bound == float("inf"):
             raise ConfigError("Converter with finite steps needs a finite bound; set steps=None "
                               "for an unbounded ideal converter")
 
     @property
     def step_size(self) -> float:
-        """Δ = 2·bound/steps (0 when the resolution is infinite)."""
-        return 0.0 if self.steps is None else 2.0 * self.bound / self.steps
+        """Δ = 2·bound/steps signed, bound/steps unsigned (0 when the resolution is infinite)."""
+        if self.steps is None:
+            return 0.0
+        return (2.0 if self.signed else 1.0) * self.bound / self.steps
+
+    @property
+    def low(self) -> float:
+        """The lower clipping bound: −bound signed, 0 unsigned."""
+        return -self.bound if self.signed else 0.0
+
+    @property
+    def clips(self) -> bool:
+        """Whether the converter clips at all (finite bound, or unsigned)."""
+        return self.bound != float("inf") or not self.signed
 
 
 @config

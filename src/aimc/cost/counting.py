@@ -29,7 +29,10 @@ __all__ = ["count_costs", "CostCounts", "LayerCounts", "converter_bits"]
 
 
 def converter_bits(conv: Converter, what: str) -> int:
-    """Bits of a signed uniform converter with ``steps`` steps: ceil(log2(steps + 1))."""
+    """Bits of a uniform converter with ``steps`` steps: ceil(log2(steps + 1)).
+
+    A signed b-bit converter has 2^b − 2 steps (symmetric), an unsigned one 2^b − 1: both b.
+    """
     if conv.steps is None:
         raise ConfigError(f"the cost model needs a finite {what} resolution, but the config has "
                           f"{what}=Converter(steps=None); set e.g. Converter(steps=254) (8 bit) "

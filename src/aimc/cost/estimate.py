@@ -3,7 +3,7 @@
 Energy per inference, per layer l (P read phases, counts from :mod:`aimc.tile.counters`;
 energy.md §5.2):
 
-* ``array``      P · V_read² · t_LSB · g_max · (steps/2·bound) · Σ |x̂_i|·Σ_j(ĝ⁺+ĝ⁻)_ij
+* ``array``      P · V_read² · t_LSB · g_max · (1/Δ_DAC) · Σ |x̂_i|·Σ_j(ĝ⁺+ĝ⁻)_ij
   — the resistive read, exact in the run's inputs and (drifted) conductances;
 * ``wordlines``  P · active rows · C_WL · V_dd²  — one PWM pulse per driven row;
 * ``bitlines``   P · conversions · C_BL · V_read²;
@@ -110,7 +110,7 @@ def _layer_cost(layer: LayerCounts, p: LayerPlacement, table: CostTable,
     a, d = table.array, table.digital
     ph = acc.phases
     assert layer.dac.steps is not None
-    lsb_per_unit = layer.dac.steps / (2.0 * layer.dac.bound)
+    lsb_per_unit = 1.0 / layer.dac.step_size  # PWM slots per full-scale unit
     b_in, b_out, b_d = layer.dac_bits, layer.adc_bits, table.digital_bits
     conv = layer.conversions / n
     energy = {

@@ -10,7 +10,8 @@ run in the same MVM step; one step takes
 
     t_MVM = P · (n_LSB · t_LSB + t_ADC(b_out)) · ⌈columns per array / ADCs per array⌉
 
-with n_LSB = steps/2 the PWM length of a full-scale input. Layers run one after another:
+with n_LSB = bound/Δ_DAC (steps/2 signed, steps unsigned) the PWM length of a full-scale
+input. Layers run one after another:
 the latency of an inference is Σ_l (vectors_l per inference) · t_MVM,l.
 """
 
@@ -61,6 +62,6 @@ def mvm_time(layer: LayerCounts, placement: LayerPlacement, table: CostTable,
              acc: LayerSerialAccelerator) -> float:
     """Seconds for one MVM step of ``layer`` (all its arrays in parallel)."""
     assert layer.dac.steps is not None
-    n_lsb = layer.dac.steps / 2
+    n_lsb = layer.dac.bound / layer.dac.step_size  # steps/2 signed, steps unsigned
     t_read = n_lsb * table.array.t_lsb + table.adc.time(layer.adc_bits)
     return acc.phases * t_read * placement.steps_per_mvm

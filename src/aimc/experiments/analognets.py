@@ -20,8 +20,12 @@ not against the paper's.
 
 1. ``fp`` — the FP model, Adam, ``fp_epochs`` (shared by all bit widths);
 2. ``direct`` — the FP weights mapped with :func:`aimc.presets.analognets` (bits): input
-   ranges calibrated once on training data (the fixed ADC gain), programmed;
-3. ``hwa`` — fine-tuned from the FP weights for ``hwa_epochs`` with the same crossbar in the
+   ranges and then each layer's ADC range calibrated once on training data (the fixed ADC
+   gain, :func:`aimc.calibrate_adc_ranges`; ``adc_gain="global"`` keeps the preset's one
+   ±10 range), programmed;
+3. ``hwa`` — the same calibration on the converted FP model (input ranges at
+   init_std_alpha·std, as HWA training initialises them), then fine-tuned from the FP
+   weights for ``hwa_epochs`` with the same crossbar and the fixed ADC ranges in the
    forward pass plus PCM-shaped programming-noise injection
    (:class:`~aimc.config.ProgrammingWeightNoise`), Gaussian weight clipping at 2.5σ,
    learned input ranges and output scales with channel-wise remapping (the recipe of
@@ -64,6 +68,7 @@ from aimc.train import attach_hwa_constraints
 __all__ = ["AnalogNetsSettings", "run_analognets", "load_task", "TASKS", "PAPER"]
 
 TASKS = ("kws", "vww", "fsdd")
+ADC_GAINS = ("per_layer", "global")
 #: the paper's figures (arXiv:2111.06503 abstract; IEEE Micro for 6 bit)
 PAPER = {"drop_24h_8bit": {"kws": 0.8, "vww": 1.2, "fsdd": None},
          "tops_per_w_arxiv": {"kws": {8: 8.58, 4: 57.39}, "vww": {8: 4.37, 4: 25.69}},
@@ -89,6 +94,14 @@ class AnalogNetsSettings(ConfigBase):
         times: seconds after programming to evaluate at.
         test_fraction: share of each class held out for testing.
         cost_samples: test inputs run with cost counters on.
+        adc_gain: ``"per_layer"`` — each layer's fixed ADC range calibrated once from
+            training data (:func:`aimc.calibrate_adc_ranges`, quantile ``adc_quantile`` of
+            |ADC input|); ``"global"`` — one range ±10 for every layer (the preset's).
+        adc_quantile: in [0.5, 1].
+        unsigned_dac: layers whose inputs are ≥ 0 on the training data (after a ReLU;
+            :func:`aimc.nonnegative_input_layers`) get an unsigned ``bits``-bit DAC
+            (2^bits − 1 levels on [0, r]); False: every DAC is signed (2^(bits−1) − 1
+            positive levels).
         seed: master seed.
     """
 
@@ -102,6 +115,9 @@ class AnalogNetsSettings(ConfigBase):
     times: tuple[float, ...] = (1.0, 3600.0, 86400.0, 2592000.0)
     test_fraction: float = 0.2
     cost_samples: int = 64
+    adc_gain: str = "per_layer"
+    adc_quantile: float = 0.999
+    unsigned_dac: bool = True
     seed: int = 0
 
     def _validate(self) -> None:
@@ -123,6 +139,12 @@ class AnalogNetsSettings(ConfigBase):
             raise ConfigError(f"{n}.times must be finite seconds >= 0, got {self.times}")
         if not 0 < self.test_fraction < 1:
             raise ConfigError(f"{n}.test_fraction must be in (0, 1)")
+        if self.adc_gain not in ADC_GAINS:
+            raise ConfigError(f"{n}.adc_gain must be one of {ADC_GAINS}, got {self.adc_gain!r}")
+        if not isinstance(self.unsigned_dac, bool):
+            raise ConfigError(f"{n}.unsigned_dac must be True or False")
+        if not 0.5 <= self.adc_quantile <= 1.0:
+            raise ConfigError(f"{n}.adc_quantile must be in [0.5, 1], got {self.adc_quantile}")
 
     @classmethod
     def quick(cls) -> AnalogNetsSettings:
@@ -237,14 +259,43 @@ def _train(model: nn.Module, data: dict[str, Any], epochs: int, lr: float, batch
     return losses
 
 
-def hwa_config(bits: int) -> aimc.config.AnalogConfig:
+def hwa_config(bits: int, unsigned_dac: bool = False) -> aimc.config.AnalogConfig:
     """:func:`aimc.presets.analognets` with the HWA-training recipe of the module docstring."""
-    base = aimc.presets.analognets(bits)
+    base = aimc.presets.analognets(bits, unsigned_dac=unsigned_dac)
     return base.replace(
         mapping=base.mapping.replace(learn_out_scaling=True),
         input_range=base.input_range.replace(learn=True),
         training=HWATraining(weight_noise=ProgrammingWeightNoise(), clip=GaussianClip(sigma=2.5),
                              remap=True))
+
+
+def _batches(data: dict[str, Any], size: int = 64) -> list[Tensor]:
+    """The training inputs in order, as calibration batches."""
+    x = data["x_train"]
+    return [x[i:i + size] for i in range(0, len(x), size)]
+
+
+def _unsigned_layers(fp: nn.Module, data: dict[str, Any], settings: AnalogNetsSettings
+                     ) -> list[str]:
+    """Layers that get an unsigned DAC (``settings.unsigned_dac``): inputs ≥ 0 on training data."""
+    if not settings.unsigned_dac:
+        return []
+    return aimc.nonnegative_input_layers(fp, _batches(data))
+
+
+def _fix_adc_gain(model: nn.Module, data: dict[str, Any], settings: AnalogNetsSettings
+                  ) -> dict[str, float]:
+    """Set the fixed ADC range of every layer (``settings.adc_gain``); returns them by layer.
+
+    The calibration's output noise is drawn from a seeded generator, so a stage re-run
+    gets the same ranges.
+    """
+    if settings.adc_gain == "per_layer":
+        aimc.set_noise_generator(model, torch.Generator().manual_seed(settings.seed + 5))
+        aimc.calibrate_adc_ranges(model, _batches(data), quantile=settings.adc_quantile)
+        aimc.set_noise_generator(model, None)
+    return {name: layer.analog_config.forward.adc.bound
+            for name, layer in aimc.analog_layers(model)}
 
 
 def _over_time(model: nn.Module, data: dict[str, Any], settings: AnalogNetsSettings,
@@ -338,21 +389,29 @@ def run_analognets(settings: AnalogNetsSettings, out_dir: str | os.PathLike[str]
 
             def direct_stage(bits: int = bits, d: dict[str, Any] = d,
                              seed: int = seed) -> dict[str, Any]:
-                m = aimc.convert_to_analog(fp_model().eval(), aimc.presets.analognets(bits))
-                aimc.calibrate_input_ranges(m, [d["x_train"][i:i + 64]
-                                                for i in range(0, len(d["x_train"]), 64)])
-                return {"accuracy": _over_time(m, d, settings, seed + bits)}
+                fp = fp_model().eval()
+                m = aimc.convert_to_analog(fp, aimc.presets.analognets(bits), overrides={
+                    n: aimc.presets.analognets(bits, unsigned_dac=True)
+                    for n in _unsigned_layers(fp, d, settings)})
+                aimc.calibrate_input_ranges(m, _batches(d))
+                adc = _fix_adc_gain(m, d, settings)
+                return {"accuracy": _over_time(m, d, settings, seed + bits), "adc_bounds": adc}
 
             def hwa_stage(bits: int = bits, d: dict[str, Any] = d, seed: int = seed,
                           task: str = task) -> dict[str, Any]:
-                m = aimc.convert_to_analog(fp_model(), hwa_config(bits))
-                if settings.hwa_epochs == 0:  # no training batch initialises the ranges
-                    aimc.calibrate_input_ranges(m, [d["x_train"][i:i + 64]
-                                                    for i in range(0, len(d["x_train"]), 64)])
+                fp = fp_model()
+                m = aimc.convert_to_analog(fp, hwa_config(bits), overrides={
+                    n: hwa_config(bits, unsigned_dac=True)
+                    for n in _unsigned_layers(fp, d, settings)})
+                if settings.hwa_epochs == 0 or settings.adc_gain == "per_layer":
+                    # the ADC ranges depend on the DAC scaling: set the input ranges first,
+                    # as HWA training would (init_std_alpha·std), then fix the ADC gain
+                    aimc.calibrate_input_ranges(m, _batches(d), method="std")
+                adc = _fix_adc_gain(m, d, settings)
                 losses = _train(m, d, settings.hwa_epochs, settings.lr / 2, settings.batch,
                                 seed + bits, f"{task} HWA {bits} b", show_progress, hwa=True)
                 acc = _over_time(m, d, settings, seed + 10 * bits)
-                return {"losses": losses, "accuracy": acc,
+                return {"losses": losses, "accuracy": acc, "adc_bounds": adc,
                         "cost": _cost(m, d, settings, seed + 99)}
 
             direct = _stage(out, task, f"direct_{bits}b", settings, direct_stage, log_line)

@@ -76,6 +76,14 @@ def markdown_report(metrics: dict[str, Any], *, plots: dict[str, str] | None = N
              "class with a fixed seed; accuracies compare FP with analog on these small sets, "
              "not with the paper's. Models: dense CiM-shaped networks (`analognet_kws`, "
              "`analognet_vww`).", ""]
+    gain = st.get("adc_gain", "global")
+    lines += ["Converters: " + ("each layer's ADC range fixed once from training data "
+                            f"(quantile {st.get('adc_quantile')} of the ADC input, "
+                            "`aimc.calibrate_adc_ranges`)" if gain == "per_layer" else
+                            "one fixed ADC range ±10 for every layer")
+              + ("; layers with non-negative inputs (after a ReLU) get an unsigned DAC of "
+                 "the same bits (`aimc.nonnegative_input_layers`)"
+                 if st.get("unsigned_dac") else "; signed DACs") + ".", ""]
     if "fsdd" in st["tasks"]:
         lines += ["FSDD: the official split (recordings 0-4 of every speaker and digit are the "
                   "test set: 2,700 / 300), MFCCs at 8 kHz, `analognet_kws` with 10 classes.", ""]
@@ -112,6 +120,11 @@ def markdown_report(metrics: dict[str, Any], *, plots: dict[str, str] | None = N
             lines.append(f"| {b} | {sb['hwa_drop_24h']:.2f} % | {sb['macro_tops_per_w']:.3g} | "
                          f"{sb['system_tops_per_w']:.3g} | {paper} | "
                          f"{1e6 * sb['latency_s']:.4g} | {sb['area_mm2']:.3g} |")
+        for b, sb in r["bits"].items():
+            bounds = sb["hwa"].get("adc_bounds")
+            if bounds:
+                lines.append(f"ADC ranges of the HWA model at {b} bit (±, full-scale units): "
+                             + ", ".join(f"{k} {v:.3g}" for k, v in bounds.items()) + ".  ")
         first = next(iter(r["bits"]))
         lines += ["", f"Cost breakdown of the HWA model at {first} bit, 24 h after programming:",
                   "", r["bits"][first]["hwa"]["cost"]["markdown"]]

@@ -268,8 +268,8 @@ def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
             torch.mul(x, 1.0 / unit, out=xq)
     else:
         torch.mul(x, in_mul if (unit == 1.0 or prescaled) else in_mul * (1.0 / unit), out=xq)
-    if not math.isinf(d.bound):
-        xq.clamp_(-d.bound / unit, d.bound / unit)
+    if d.clips:
+        xq.clamp_(d.low / unit, None if math.isinf(d.bound) else d.bound / unit)
     if d.steps is not None:
         xq.round_()
     if observe is not None:
@@ -299,8 +299,8 @@ def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
         y.mul_(unit / step).round_()
     else:
         step = unit
-    if not math.isinf(a.bound):
-        y.clamp_(-a.bound / step, a.bound / step)
+    if a.clips:
+        y.clamp_(a.low / step, None if math.isinf(a.bound) else a.bound / step)
     return y, step
 
 

@@ -38,20 +38,21 @@ def quantize(x: Tensor, step: float) -> Tensor:
     return _round_ste(x * (1.0 / step)) * step
 
 
-def _clip(x: Tensor, bound: float) -> Tensor:
-    if math.isinf(bound):
+def _clip(x: Tensor, cfg: Converter) -> Tensor:
+    """Clip to the converter's range: [−bound, bound] signed, [0, bound] unsigned."""
+    if not cfg.clips:
         return x
-    return x.clamp(-bound, bound)
+    return x.clamp(cfg.low, None if math.isinf(cfg.bound) else cfg.bound)
 
 
 def dac(x: Tensor, cfg: Converter) -> Tensor:
-    """DAC: clip to ±bound, then quantise to Δ = 2·bound/steps (normalised inputs)."""
-    return quantize(_clip(x, cfg.bound), cfg.step_size)
+    """DAC: clip to the range, then quantise to Δ (2·bound/steps signed, bound/steps unsigned)."""
+    return quantize(_clip(x, cfg), cfg.step_size)
 
 
 def adc(y: Tensor, cfg: Converter) -> Tensor:
-    """ADC: quantise to Δ = 2·bound/steps, then clip to ±bound (physics.md §1.3 step 7)."""
-    return _clip(quantize(y, cfg.step_size), cfg.bound)
+    """ADC: quantise to Δ, then clip to the range (physics.md §1.3 step 7)."""
+    return _clip(quantize(y, cfg.step_size), cfg)
 
 
 def apply_noise_management(x: Tensor, cfg: NoiseManagement, reduce_dims: tuple[int, ...]

@@ -6,11 +6,11 @@ every forward call adds, per tile k:
 
 * ``vectors`` — input vectors (one MVM per vector; im2col patches for a convolution);
 * ``input_abs[k]`` — Σ over vectors and rows of |x̂|, the DAC output in full-scale units
-  (|x̂| ≤ 1; multiply by steps/(2·bound) for LSBs = PWM time in t_LSB);
+  (|x̂| ≤ 1; multiply by 1/Δ_DAC for LSBs = PWM time in t_LSB);
 * ``active_rows[k]`` — rows driven (x̂ ≠ 0), i.e. word-line pulses;
 * ``charge[k]`` — Σ over vectors and rows of |x̂_i|·Σ_j (ĝ⁺_ij + ĝ⁻_ij), conductances in units
   of g_max at the tile's current (drifted) state. The resistive array energy is
-  V_read²·t_LSB·g_max·(steps/2·bound)·charge (energy.md §3.5).
+  V_read²·t_LSB·g_max·charge/Δ_DAC (energy.md §3.5).
 
 Shape-derived counts (vectors, samples) are Python ints, value-derived ones are float64
 tensors accumulated in place on the tile's device: recording never synchronises with the
