@@ -251,6 +251,40 @@ def test_gdc_on_ideal_tile_is_exact(t, dtype):
     assert not torch.allclose(drifted, y0, rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.parametrize("rows_per_probe", [1, 32])
+def test_gdc_probes_through_a_fixed_gain_4_bit_adc(rows_per_probe):
+    """A 4-bit ADC on ±10 (Δ = 20/14 ≈ 1.43): a one-hot probe reads one weight |w| ≤ 1,
+    mostly 0 after rounding, so GDC's α is meaningless; a 32-row probe (|Σ w| ≈ √32·0.4 ≈ 2
+    steps) gives α within 10 % of the true ((t + 20)/20)^ν (quantisation of mean|Y| over
+    4·256 readings). α equals the same arithmetic done by hand on the tile's normalised
+    weights (float64: rtol 1e-12)."""
+    cfg = _cfg(device=COMMON_NU_PCM, compensation=GlobalCompensation(
+        rows_per_probe=rows_per_probe), forward=_ideal_io(adc=Converter(steps=14, bound=10.0)))
+    layer = _layer(256, 128, cfg)
+    layer.program(generator=_gen(7))
+    tiles = layer.tiles
+    w0 = tiles.weight_now.clone()
+    t = 86400.0
+    layer.set_time(t, generator=_gen(8))
+    eye = torch.eye(256, dtype=F64)
+    probes = eye.reshape(-1, rows_per_probe, 256).sum(1)  # (probes, rows)
+
+    def reading(w):  # mean |ADC(P·wᵀ)| of the one tile
+        y = probes @ w[0].T
+        return (torch.round(y / (20.0 / 14)) * (20.0 / 14)).clamp(-10, 10).abs().mean()
+
+    hand = reading(w0) / reading(tiles.weight_now).clamp(min=1e-4)
+    torch.testing.assert_close(tiles.gdc_alpha, hand.reshape(1), rtol=1e-12, atol=0)
+    true = ((t + 20.0) / 20.0) ** _stored_common_nu(tiles)
+    error = abs(float(tiles.gdc_alpha[0]) / true - 1)
+    if rows_per_probe == 1:
+        assert error > 0.5
+    else:
+        assert error < 0.1
+    with pytest.raises(ConfigError, match="rows_per_probe"):
+        GlobalCompensation(rows_per_probe=0)
+
+
 def test_per_column_gdc_on_ideal_tile():
     """PerColumnCompensation: one α per tile column, all ((t + 20)/20)^0.06 (_check_alpha)."""
     cfg = _cfg(device=COMMON_NU_PCM, compensation=PerColumnCompensation())

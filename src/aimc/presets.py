@@ -126,6 +126,10 @@ def ideal() -> AnalogConfig:
     )
 
 
+#: rows per drift-compensation probe in :func:`analognets` (see its docstring)
+ANALOGNETS_GDC_ROWS = 8
+
+
 def analognets(bits: int = 8, *, adc_bound: float = 10.0, max_rows: int = 256,
                unsigned_dac: bool = False) -> AnalogConfig:
     """AON-CiM inference setting of AnalogNets (Zhou et al., arXiv:2111.06503, physics.md §2).
@@ -143,6 +147,11 @@ def analognets(bits: int = 8, *, adc_bound: float = 10.0, max_rows: int = 256,
     :func:`rasch2023`, the ADC range ±10 full-scale units is its default, the array size
     follows IBM's 14 nm HERMES core. Learned input ranges are allowed during HWA training
     and frozen afterwards (they are constants on the chip).
+
+    Drift compensation reads probes of :data:`ANALOGNETS_GDC_ROWS` rows each: through a
+    fixed-gain 4-bit ADC a one-hot probe reads a single weight, below one ADC step, so the
+    drifted reading is mostly zeros and global drift compensation fails
+    (``tests/test_adc_ranges.py`` shows it); a sum of 8 weights spans several steps.
 
     ``unsigned_dac=True``: a ``bits``-bit unsigned DAC (2^bits − 1 steps on [0, 1]) for
     layers whose inputs are non-negative (after a ReLU; find them with
@@ -163,6 +172,7 @@ def analognets(bits: int = 8, *, adc_bound: float = 10.0, max_rows: int = 256,
             dac=dac, adc=Converter(steps=steps, bound=adc_bound),
             noise_management=NoNoiseManagement(), bound_management=NoBoundManagement()),
         mapping=base.mapping.replace(tiles=TileSplit(max_rows=max_rows)),
+        drift_compensation=GlobalCompensation(rows_per_probe=ANALOGNETS_GDC_ROWS),
     )
 
 

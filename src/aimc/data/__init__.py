@@ -18,6 +18,7 @@ from aimc.data.fetch import download
 from aimc.data.idx import FASHION_MNIST_CLASSES, load_fashion_mnist, load_mnist, read_idx
 from aimc.data.paths import AIMC_DATA_ENV, resolve_data_dir
 from aimc.data.ptb import PTBCorpus, batchify, bptt_batches, load_ptb
+from aimc.data.speech_commands import SpeechCommands, load_speech_commands
 from aimc.data.sst2 import SST2Split, load_sst2
 from aimc.data.stats import (
     CIFAR10_MEAN,
@@ -36,5 +37,6 @@ __all__ = [
     "channel_mean_std", "normalize", "MNIST_MEAN", "MNIST_STD", "CIFAR10_MEAN", "CIFAR10_STD",
     "load_ptb", "PTBCorpus", "batchify", "bptt_batches",
     "load_sst2", "SST2Split", "tokenize", "build_vocab",
-    "read_wav", "load_fsdd", "AudioClip", "FSDD_RATE",
+    "read_wav", "load_fsdd", "AudioClip", "FSDD_RATE", "load_speech_commands",
+    "SpeechCommands",
 ]

@@ -35,7 +35,7 @@ def _digests(path: Path) -> tuple[str, str]:
 
 
 def _mismatch(md5: str, sha256: str, res: Resource) -> str | None:
-    if md5 != res.md5:
+    if res.md5 is not None and md5 != res.md5:
         return f"MD5 {md5} != published {res.md5}"
     if res.sha256 is not None and sha256 != res.sha256:
         return f"SHA-256 {sha256} != expected {res.sha256}"
@@ -88,7 +88,9 @@ def download(name: str, root: str | os.PathLike[str] | None = None, *, force: bo
     Known names: ``"mnist"`` (OSSCI mirror of LeCun's files), ``"fashion_mnist"`` (Zalando),
     ``"cifar10"`` (the python release from cs.toronto.edu, extracted to
     ``cifar-10-batches-py/``), ``"ptb"`` (Mikolov's text via Zaremba's repository), ``"sst2"``
-    (GLUE's ``SST-2.zip``, extracted to ``SST-2/``). Afterwards ``load_<name>(path)`` -- or
+    (GLUE's ``SST-2.zip``, extracted to ``SST-2/``), ``"speech_commands_v2"`` (Google Speech
+    Commands v0.02, 2.4 GB, extracted in place; read it with
+    :func:`aimc.data.load_speech_commands`). Afterwards ``load_<name>(path)`` -- or
     ``load_<name>()`` with ``AIMC_DATA=root`` -- reads it.
 
     Files already present with the right checksum are kept; a present file with a wrong
@@ -121,9 +123,9 @@ def download(name: str, root: str | os.PathLike[str] | None = None, *, force: bo
         if target.is_file() and not force:
             why = verify_file(target, res)
             if why is None:
-                if res.extract and not (marker.is_file() and marker.read_text() == res.md5):
+                if res.extract and not (marker.is_file() and marker.read_text() == res.digest):
                     safe_extract(target, dest)
-                    marker.write_text(res.md5)
+                    marker.write_text(res.digest)
                 continue
             warnings.warn(f"{target} exists but does not verify ({why}); downloading it again",
                           stacklevel=2)
@@ -139,5 +141,5 @@ def download(name: str, root: str | os.PathLike[str] | None = None, *, force: bo
                             + f". Put a verified copy at {target} by hand, or try later.")
         if res.extract:
             safe_extract(target, dest)
-            marker.write_text(res.md5)
+            marker.write_text(res.digest)
     return dest

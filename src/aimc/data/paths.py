@@ -42,6 +42,9 @@ _KNOWN: dict[str, tuple[tuple[str, ...], str]] = {
     "speech_commands_v2_subset": (("speech_commands_v2_subset",),
                                   "labels.csv, wav/*.wav (16 kHz mono), mfcc_int8/*.bin"),
     "vww_subset": (("vww_subset",), "labels.csv, images/<coco id>.bin (96x96x3 uint8)"),
+    "speech_commands_v2": (("speech_commands_v2",),
+                           "<word>/*.wav (16 kHz mono), validation_list.txt, testing_list.txt, "
+                           "_background_noise_/*.wav (the extracted speech_commands_v0.02)"),
 }
 
 _DOWNLOAD_HINT = ("aimc.data.download({name!r}, root) can fetch the public release into "

@@ -20,6 +20,9 @@ Where each checksum comes from:
 * PTB: the MD5s torchtext's ``PennTreebank`` uses for Zaremba's copy of Mikolov's
   ``simple-examples`` text; checked against original copies, SHA-256s computed from them.
 * SST-2: the MD5 of GLUE's ``SST-2.zip`` used by torchtext's ``SST2`` dataset.
+* Speech Commands v2: the SHA-256 of ``speech_commands_v0.02.tar.gz`` (2,428,923,189 bytes)
+  that torchaudio's ``SPEECHCOMMANDS`` (``_CHECKSUMS``) and TensorFlow Datasets'
+  ``speech_commands/checksums.tsv`` publish; extracted into ``speech_commands_v2/``.
 """
 
 from __future__ import annotations
@@ -36,16 +39,27 @@ class Resource:
     Attributes:
         filename: name the file is saved under, inside ``root/<dataset>/``.
         urls: mirrors tried in order; the first that answers with the right bytes wins.
-        md5: published MD5 (hex) of the file as downloaded.
-        sha256: SHA-256 (hex) computed from a verified original copy, or ``None``.
+        md5: published MD5 (hex) of the file as downloaded, or ``None`` when only a
+            published SHA-256 exists.
+        sha256: SHA-256 (hex) computed from a verified original copy or published by the
+            reference loader, or ``None``. At least one of the two is required.
         extract: unpack the archive (zip or tar.gz) next to it after verification.
     """
 
     filename: str
     urls: tuple[str, ...]
-    md5: str
+    md5: str | None
     sha256: str | None = None
     extract: bool = False
+
+    def __post_init__(self) -> None:
+        if self.md5 is None and self.sha256 is None:
+            raise ValueError(f"{self.filename}: a source needs a published MD5 or SHA-256")
+
+    @property
+    def digest(self) -> str:
+        """The strongest checksum we have (SHA-256 if known, else MD5)."""
+        return self.sha256 if self.sha256 is not None else self.md5  # type: ignore[return-value]
 
 
 _MNIST = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -103,6 +117,14 @@ SOURCES: dict[str, tuple[Resource, ...]] = {
     "sst2": (
         Resource("SST-2.zip", ("https://dl.fbaipublicfiles.com/glue/data/SST-2.zip",),
                  "9f81648d4199384278b86e315dac217c", extract=True),
+    ),
+    "speech_commands_v2": (
+        Resource("speech_commands_v0.02.tar.gz",
+                 ("https://storage.googleapis.com/download.tensorflow.org/data/"
+                  "speech_commands_v0.02.tar.gz",
+                  "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz"),
+                 None, "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
+                 extract=True),
     ),
 }
 """dataset name -> files to fetch into ``root/<name>/``."""

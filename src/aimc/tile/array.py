@@ -428,14 +428,19 @@ class TileArray(nn.Module):
         self.t_inference.copy_(t)
 
     def _probe(self, w: Tensor, generator: torch.Generator | None) -> Tensor:
-        """Drift-compensation readout: one-hot probes per row through the noisy tile.
+        """Drift-compensation readout: one-hot (or m-row) probes through the noisy tile.
 
         Returns mean|Y| per tile (K,) for global, or per tile column (K, out) for per-column.
         """
         g = self.geometry
         geom = LinearGeometry(in_features=g.num_tiles * g.rows, out_features=g.out,
                               max_rows=g.rows)
-        probes = torch.eye(g.rows, dtype=w.dtype, device=w.device).expand(g.num_tiles, -1, -1)
+        m = getattr(self.config.drift_compensation, "rows_per_probe", 1)
+        probes = torch.eye(g.rows, dtype=w.dtype, device=w.device)
+        if m > 1:  # probe p drives rows p·m … p·m + m − 1 together
+            probes = probes.reshape(-1, m, g.rows).sum(1) if g.rows % m == 0 else torch.stack(
+                [probes[i:i + m].sum(0) for i in range(0, g.rows, m)])
+        probes = probes.expand(g.num_tiles, -1, -1)
         y = crossbar_mvm(probes, w, self.config.forward, geom, generator=generator).abs()
         if isinstance(self.config.drift_compensation, PerColumnCompensation):
             return y.mean(dim=1)
