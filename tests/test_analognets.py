@@ -34,6 +34,10 @@ def test_reproduce_analognets_tiny_end_to_end_and_resume(tmp_path, capsys):
             assert s[key] > 0
         assert m["summary"]["mfcc_agreement"]["exact"] > 0.99
         assert len(m["tasks"]["kws"]["bits"]["8"]["hwa"]["accuracy"]) == 2  # programmings
+        # fixed per-layer ADC ranges: one per layer, calibrated (not the preset's ±10)
+        for stage in ("direct", "hwa"):
+            bounds = m["tasks"]["kws"]["bits"]["8"][stage]["adc_bounds"]
+            assert len(bounds) == 6 and all(v > 0 and v != 10.0 for v in bounds.values())
         assert (out / "report.md").read_text().count("TOPS/W") >= 2
         assert main(args) == 0  # resumes: every stage reused
         assert "finished earlier, reused" in (out / "run.log").read_text()
@@ -50,6 +54,12 @@ def test_settings_and_split_reject_bad_input():
         AnalogNetsSettings(tasks=("asr",))
     with pytest.raises(ConfigError, match="times"):
         AnalogNetsSettings(times=(-1.0,))
+    with pytest.raises(ConfigError, match="adc_gain"):
+        AnalogNetsSettings(adc_gain="dynamic")
+    with pytest.raises(ConfigError, match="adc_quantile"):
+        AnalogNetsSettings(adc_quantile=0.1)
+    with pytest.raises(ConfigError, match="unsigned_dac"):
+        AnalogNetsSettings(unsigned_dac="yes")  # type: ignore[arg-type]
     y = torch.tensor([0] * 10 + [1] * 5)
     tr, te = _split(y, 0.2, 0)
     assert len(te) == 3 and len(tr) == 12 and not set(tr.tolist()) & set(te.tolist())
