@@ -29,6 +29,7 @@ from aimc.data.stats import (
     normalize,
 )
 from aimc.data.text import build_vocab, tokenize
+from aimc.data.vww_coco import load_vww_coco, vww_labels
 
 __all__ = [
     "AIMC_DATA_ENV", "resolve_data_dir", "download",
@@ -38,5 +39,5 @@ __all__ = [
     "load_ptb", "PTBCorpus", "batchify", "bptt_batches",
     "load_sst2", "SST2Split", "tokenize", "build_vocab",
     "read_wav", "load_fsdd", "AudioClip", "FSDD_RATE", "load_speech_commands",
-    "SpeechCommands",
+    "SpeechCommands", "load_vww_coco", "vww_labels",
 ]

@@ -135,5 +135,10 @@ REFUSED: dict[str, str] = {
         "with no published checksum, so aimc will not download it unverified; use "
         "download('cifar10', root) for the official python release, or fetch the JPEGs yourself "
         "and pass their folder as data_dir"),
+    "vww": (
+        "Visual Wake Words is built from COCO 2014, whose archives come without published "
+        "checksums, so aimc will not download them unverified; fetch train2014.zip, "
+        "val2014.zip and annotations_trainval2014.zip from cocodataset.org and read them with "
+        "aimc.data.load_vww_coco(images_dir, instances_json)"),
 }
 """dataset names :func:`~aimc.data.download` knows but refuses, with the reason."""
