@@ -53,8 +53,8 @@ def _reference_dac_input(tiles: Any, x_tiles: torch.Tensor, learned_range: bool 
     if not isinstance(scale, float) or scale != 1.0:
         x = x / scale
     d = io.dac
-    if d.bound != float("inf"):
-        x = x.clamp(-d.bound, d.bound)
+    if d.clips:
+        x = x.clamp(d.low, d.bound)
     if d.steps is not None:
         u = d.step_size
         x = torch.round(x / u) * u
@@ -343,7 +343,7 @@ def test_cost_configs_round_trip_json():
 
 
 @pytest.mark.parametrize("path", ["programmed", "training"])
-@pytest.mark.parametrize("nm", ["none", "constant", "absmax"])
+@pytest.mark.parametrize("nm", ["none", "constant", "absmax", "unsigned"])
 def test_counts_equal_the_reference_dac_input(nm, path):
     """The counts the MVM hands over equal those of a step-by-step DAC, on every MVM path.
 
@@ -353,10 +353,13 @@ def test_counts_equal_the_reference_dac_input(nm, path):
     from aimc.config import AbsMaxNoiseManagement, ConstantNoiseManagement, InputRange
 
     management = {"none": NoNoiseManagement(), "constant": ConstantNoiseManagement(value=2.0),
-                  "absmax": AbsMaxNoiseManagement()}[nm]
+                  "absmax": AbsMaxNoiseManagement(), "unsigned": NoNoiseManagement()}[nm]
     cfg = _config(max_rows=3)
     cfg = cfg.replace(forward=cfg.forward.replace(noise_management=management),
                       input_range=InputRange(init_value=1.5, init_from_data=0))
+    if nm == "unsigned":  # negative inputs read as 0: neither |x̂| nor a driven row
+        cfg = cfg.replace(forward=cfg.forward.replace(
+            dac=Converter(steps=255, bound=1.0, signed=False)))
     model = aimc.convert_to_analog(_two_layer_model(), cfg)
     if path != "training":
         aimc.program(model)

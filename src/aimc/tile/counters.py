@@ -66,12 +66,17 @@ class TileCounters:
         gsum = tiles.row_conductance_sums(weight).to(xq.dtype)  # (K, rows)
         k = g.num_tiles
         bd = g.batch_dim
-        # Σ over the batch of |x̂| and of x̂ ≠ 0 (sign of |x̂|): one buffer, four plain passes
-        # (≈ 6× faster on CPU than count_nonzero or the ord-1/ord-0 vector norms)
+        # Σ over the batch of |x̂| and of x̂ ≠ 0 (sign of |x̂|): one buffer, plain passes
+        # (≈ 6× faster on CPU than count_nonzero or the ord-1/ord-0 vector norms); an
+        # unsigned DAC's output is ≥ 0 already, so its |x̂| pass is skipped
         xa = self._scratch_like(xq)
-        torch.abs(xq, out=xa)
-        ra = xa.sum(bd)
-        rn = xa.sign_().sum(bd)
+        if tiles.config.forward.dac.signed:
+            torch.abs(xq, out=xa)
+            ra = xa.sum(bd)
+            rn = xa.sign_().sum(bd)
+        else:
+            ra = xq.sum(bd)
+            rn = torch.sign(xq, out=xa).sum(bd)
         if isinstance(g, LinearGeometry):  # (K, N, rows) → (K, rows)
             charge, absum, rows_on = (ra * gsum).sum(1), ra.sum(1), rn.sum(1)
         else:
