@@ -11,7 +11,7 @@ stay within ±1 reads almost only zeros.
 of |y| — the analog column outputs just before the ADC, in full-scale units (1 = all rows
 at full input and weight), noise included — per call, averages it over calls and sets
 b_l = ``margin`` × that mean in each tile array's config (``forward.adc.bound``; the
-number of steps is kept, so the LSB is 2·b_l/steps). The ranges are then constants of the
+number of steps is kept, so the step grows with b_l). The ranges are then constants of the
 model: they are saved in its state (the configs), and later training or drift do not move
 them (drift shrinks the outputs; global drift compensation rescales them digitally, after
 the ADC).

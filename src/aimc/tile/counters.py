@@ -18,8 +18,9 @@ host. Conversions, MACs and digital operations follow from ``vectors`` and the g
 The MVM hands its own DAC output to :meth:`TileCounters.record` (after input range, noise
 management, clip and rounding, before input noise), so nothing is recomputed; the counts are
 those of the first pass of iterative bound management. For a convolution the sums over
-im2col patches are linear in |x̂|, so the batch is summed first and one ``unfold`` of the two
-batch-summed maps (|x̂| and x̂ ≠ 0) gives every row's total.
+im2col patches are linear in |x̂|, so the batch is summed first and two small matmuls per
+map (|x̂| and x̂ ≠ 0; separable per spatial dimension, see ``_patch_row_sums``) give every
+row's total.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class TileCounters:
             charge, absum, rows_on = (ra * gsum).sum(1), ra.sum(1), rn.sum(1)
         else:
             # Σ over im2col patches of |x̂|·v is linear in |x̂|, so the batch is summed first
-            # and one single-image convolution per count covers all samples
+            # and the patch sums of the two batch-summed maps cover all samples
             rows = _patch_row_sums(g, torch.stack((ra, rn)))  # (2, K, rows)
             charge, absum, rows_on = (rows[0] * gsum).sum(-1), rows[0].sum(-1), rows[1].sum(-1)
         batch = in_shape[bd]
