@@ -70,6 +70,8 @@ def test_splits_follow_the_lists_and_classes_the_mlperf_order(tmp_path: Path) ->
     other = load_speech_commands(root, "train", extra_fraction=0.2, seed=1)
     assert not torch.equal(other.audio, train.audio)
     assert load_speech_commands(root, "validation", extra_fraction=0.0).audio.shape == (10, 16000)
+    few = load_speech_commands(root, "train", extra_fraction=0.2, limit=5)  # 5 + 1 + 1
+    assert few.names[:5] == train.names[:5] and len(few.names) == 7
 
 
 def test_bad_input_errors_name_the_fix(tmp_path: Path) -> None:
