@@ -78,7 +78,8 @@ RUNS = sorted(p.parent.name for p in RESULTS.glob("*/metrics.json"))
 def test_every_stored_run_is_checked() -> None:
     assert set(RUNS) == {"demo", "nandakumar2020", "rasch2023_quick", "analognets",
                          "rasch2023_sensitivity_quick", "diehlcook2015",
-                         "diehlcook2015_quick", "diehlcook2015_100x3", "nandakumar2020-snn"}
+                         "diehlcook2015_quick", "diehlcook2015_100x3", "diehlcook2015_devices",
+                         "nandakumar2020-snn"}
 
 
 @pytest.mark.parametrize("run", RUNS)
