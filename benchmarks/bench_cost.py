@@ -109,7 +109,7 @@ def main() -> None:
                             model(x)
                         run[:] = [c]
 
-                    t = time_group({"plain": plain, "counted": counted}, repeats=15)
+                    t = time_group({"plain": plain, "counted": counted}, repeats=41)
                 overhead.append({"model": name, "batch": x.shape[0],
                                  "plain_ms": t["plain"]["median_s"] * 1e3,
                                  "counted_ms": t["counted"]["median_s"] * 1e3,
@@ -161,7 +161,7 @@ def _markdown(r: dict) -> str:
             f"{100 * row['share']['adc']:.0f} % | {row['latency_us']:.4g} | "
             f"{row['area_mm2']:.3g} |")
     load = r["env"].get("loadavg")
-    lines += ["", "Counting overhead (inference forward, counted vs plain, 15 interleaved rounds, "
+    lines += ["", "Counting overhead (inference forward, counted vs plain, 41 interleaved rounds, "
               "the counted calls adding to one run's counts; load average at the start "
               f"{load}, other processes paused):", "",
               "| model | batch | plain (ms, median) | counted (ms, median) | overhead (median) "

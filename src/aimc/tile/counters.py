@@ -55,6 +55,7 @@ class TileCounters:
         self.active_rows: Tensor | None = None
         self.charge: Tensor | None = None
         self._scratch = torch.empty(0)
+        self._sums = torch.empty(0)
 
     def record(self, tiles: TileArray, in_shape: torch.Size, xq: Tensor, unit: float,
                weight: Tensor) -> None:
@@ -88,14 +89,14 @@ class TileCounters:
         batch = in_shape[bd]
         vectors = _vectors(g, in_shape)
         if self.input_abs is None:
-            z = torch.zeros(k, dtype=torch.float64, device=xq.device)
-            self.input_abs, self.active_rows, self.charge = z, z.clone(), z.clone()
+            # one (3, K) float64 accumulator; the three counts are views of its rows
+            self._sums = torch.zeros(3, k, dtype=torch.float64, device=xq.device)
+            self.input_abs, self.active_rows, self.charge = self._sums.unbind(0)
             self.in_elements = math.prod(in_shape) // max(batch, 1)
             self.out_elements = vectors // max(batch, 1) * g.out * k
-        assert self.active_rows is not None and self.charge is not None
-        self.input_abs.add_(absum.to(torch.float64), alpha=unit)
-        self.active_rows += rows_on.to(torch.float64)
-        self.charge.add_(charge.to(torch.float64), alpha=unit)
+        if unit != 1.0:
+            absum, charge = absum * unit, charge * unit
+        self._sums.add_(torch.stack((absum, rows_on, charge)))  # float32 → float64 in add_
         self.vectors += vectors
         self.samples += batch
         self.calls += 1
