@@ -163,7 +163,7 @@ def _markdown(r: dict) -> str:
     load = r["env"].get("loadavg")
     lines += ["", "Counting overhead (inference forward, counted vs plain, 41 interleaved rounds, "
               "the counted calls adding to one run's counts; load average at the start "
-              f"{load}, other processes paused):", "",
+              f"{load}; no other job running):", "",
               "| model | batch | plain (ms, median) | counted (ms, median) | overhead (median) "
               "| overhead (min) |",
               "|---|---:|---:|---:|---:|---:|"]
