@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from aimc._batches import check_num_batches, run_eval_batches
 from aimc.errors import ConfigError, StateError
 from aimc.inference import _require_analog
 
@@ -72,9 +73,7 @@ def calibrate_adc_ranges(model: nn.Module, batches: Iterable[Any], *,
         raise ConfigError(f"quantile must be in [0.5, 1], got {quantile!r}")
     if not margin > 0:
         raise ConfigError(f"margin must be > 0, got {margin!r}")
-    if num_batches is not None and (isinstance(num_batches, bool)
-                                    or not isinstance(num_batches, int) or num_batches < 1):
-        raise ConfigError(f"num_batches must be an int >= 1 or None, got {num_batches!r}")
+    check_num_batches(num_batches)
     layers = _require_analog(model, "calibrate_adc_ranges()")
     arrays = [(layer, tiles) for _, layer in layers for _, tiles, _ in layer.tile_weights()]
     ideal = [n for (n, layer) in layers for _, t, _ in layer.tile_weights()
@@ -87,24 +86,11 @@ def calibrate_adc_ranges(model: nn.Module, batches: Iterable[Any], *,
     for _, tiles in arrays:
         tiles.adc_calibration = _AdcInputQuantiles(quantile)
         collectors.append(tiles.adc_calibration)
-    was_training = model.training
-    seen = 0
     try:
-        model.eval()
-        with torch.no_grad():
-            for i, batch in enumerate(batches):
-                if num_batches is not None and i >= num_batches:
-                    break
-                x = batch[0] if isinstance(batch, (tuple, list)) else batch
-                model(x) if isinstance(x, Tensor) else model(*x)
-                seen += 1
+        run_eval_batches(model, batches, num_batches, "calibrate_adc_ranges")
     finally:
         for _, tiles in arrays:
             tiles.adc_calibration = None
-        model.train(was_training)
-    if seen == 0:
-        raise ConfigError("calibrate_adc_ranges got no batches; pass an iterable of input "
-                          "tensors or (input, target) pairs")
     plans = []
     for (layer, tiles), c in zip(arrays, collectors, strict=True):
         if not c.values:

@@ -264,20 +264,8 @@ def _cmd_nandakumar2020(args: argparse.Namespace, parser: argparse.ArgumentParse
     except ConfigError as exc:
         parser.error(str(exc))
     out = args.out or ("runs/nandakumar2020_quick" if args.quick else "runs/nandakumar2020")
-    import torch
-
-    torch.set_num_threads(args.threads)
-    command = _command(args, "nandakumar2020")
-    metrics, code = _run_experiment(
-        prog, lambda: run_nandakumar2020(settings, out, data=args.data,
-                                         show_progress=not args.no_progress, command=command,
-                                         allow_other_code=args.allow_other_code),
-        f"finished arms are saved in {out}/arms")
-    if metrics is None:
-        return code
-    print(summary_text(metrics))
-    print(f"\nreport: {os.path.join(out, 'report.md')}")
-    return 0
+    return _run_reproduction(args, prog, "nandakumar2020", run_nandakumar2020, settings, out,
+                             f"finished arms are saved in {out}/arms", summary_text)
 
 
 def _add_diehlcook2015(experiments: Any) -> None:
@@ -353,21 +341,8 @@ def _cmd_diehlcook2015(args: argparse.Namespace, parser: argparse.ArgumentParser
     except ConfigError as exc:
         parser.error(str(exc))
     out = args.out or ("runs/diehlcook2015_quick" if args.quick else "runs/diehlcook2015")
-    import torch
-
-    torch.set_num_threads(args.threads)
-    _limit_blas_threads(args.threads)
-    command = _command(args, "diehlcook2015")
-    metrics, code = _run_experiment(
-        prog, lambda: run_diehlcook2015(settings, out, data=args.data,
-                                        show_progress=not args.no_progress, command=command,
-                                        allow_other_code=args.allow_other_code),
-        f"checkpoints are in {out}/arms")
-    if metrics is None:
-        return code
-    print(summary_text(metrics))
-    print(f"\nreport: {os.path.join(out, 'report.md')}")
-    return 0
+    return _run_reproduction(args, prog, "diehlcook2015", run_diehlcook2015, settings, out,
+                             f"checkpoints are in {out}/arms", summary_text)
 
 
 def _cmd_sensitivity(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -521,6 +496,29 @@ def _cmd_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ModuleNotFoundError as exc:
         print(f"aimc demo: error: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _run_reproduction(args: argparse.Namespace, prog: str, experiment: str, run: Any,
+                      settings: Any, out: str, saved: str, summary_text: Any) -> int:
+    """The shared tail of a settings-driven ``aimc reproduce`` sub-command.
+
+    Caps torch and BLAS threads at ``--threads``, runs ``run(settings, out, ...)`` with the
+    common options, maps errors to exit codes (:func:`_run_experiment`; ``saved`` says what
+    an interrupted run keeps) and prints the summary and the report path.
+    """
+    import torch
+
+    torch.set_num_threads(args.threads)
+    _limit_blas_threads(args.threads)
+    command = _command(args, experiment)
+    metrics, code = _run_experiment(
+        prog, lambda: run(settings, out, data=args.data, show_progress=not args.no_progress,
+                          command=command, allow_other_code=args.allow_other_code), saved)
+    if metrics is None:
+        return code
+    print(summary_text(metrics))
+    print(f"\nreport: {os.path.join(out, 'report.md')}")
     return 0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from aimc.cli_options import add_run_options, comma_list
@@ -46,9 +45,7 @@ def add_analognets(experiments: Any, int_at_least: Any) -> None:
 
 
 def _cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    import torch
-
-    from aimc.cli import _command, _limit_blas_threads, _run_experiment
+    from aimc.cli import _run_reproduction
     from aimc.errors import ConfigError
     from aimc.experiments.analognets import AnalogNetsSettings, run_analognets
     from aimc.experiments.analognets_report import summary_text
@@ -71,16 +68,5 @@ def _cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ConfigError as exc:
         parser.error(str(exc))
     out = args.out or ("runs/analognets_quick" if args.quick else "runs/analognets")
-    torch.set_num_threads(args.threads)
-    _limit_blas_threads(args.threads)
-    command = _command(args, "analognets")
-    metrics, code = _run_experiment(
-        prog, lambda: run_analognets(settings, out, data=args.data,
-                                     show_progress=not args.no_progress, command=command,
-                                     allow_other_code=args.allow_other_code),
-        f"finished stages are in {out}/arms")
-    if metrics is None:
-        return code
-    print(summary_text(metrics))
-    print(f"\nreport: {os.path.join(out, 'report.md')}")
-    return 0
+    return _run_reproduction(args, prog, "analognets", run_analognets, settings, out,
+                             f"finished stages are in {out}/arms", summary_text)

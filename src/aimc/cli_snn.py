@@ -5,7 +5,6 @@ small; the shared helpers stay there)."""
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from aimc.cli_options import add_run_options, comma_list
@@ -52,9 +51,7 @@ def add_nandakumar2020_snn(experiments: Any, int_at_least: Any) -> None:
 
 
 def _cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    import torch
-
-    from aimc.cli import _command, _limit_blas_threads, _run_experiment
+    from aimc.cli import _run_reproduction
     from aimc.errors import ConfigError
     from aimc.experiments.nandakumar2020_snn import SNNSettings, run_nandakumar2020_snn
     from aimc.experiments.nandakumar2020_snn_report import summary_text
@@ -76,17 +73,5 @@ def _cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(str(exc))
     out = args.out or ("runs/nandakumar2020-snn_quick" if args.quick
                        else "runs/nandakumar2020-snn")
-    torch.set_num_threads(args.threads)
-    _limit_blas_threads(args.threads)
-    command = _command(args, "nandakumar2020-snn")
-    metrics, code = _run_experiment(
-        prog, lambda: run_nandakumar2020_snn(settings, out, data=args.data,
-                                             show_progress=not args.no_progress,
-                                             command=command,
-                                             allow_other_code=args.allow_other_code),
-        f"checkpoints are in {out}/arms")
-    if metrics is None:
-        return code
-    print(summary_text(metrics))
-    print(f"\nreport: {os.path.join(out, 'report.md')}")
-    return 0
+    return _run_reproduction(args, prog, "nandakumar2020-snn", run_nandakumar2020_snn,
+                             settings, out, f"checkpoints are in {out}/arms", summary_text)

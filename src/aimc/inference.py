@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
+from aimc._batches import run_eval_batches
 from aimc.config import AnalogConfig
 from aimc.convert import analog_layers
 from aimc.errors import ConfigError, StateError
@@ -167,23 +168,12 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[Any], *,
         (a.config.input_range.init_from_data for a in arrays if a.config.input_range), default=1)
     if limit < 1:
         raise ConfigError(f"num_batches must be >= 1, got {limit}")
-    was_training = model.training
     saved = [(a, a.input_range.detach().clone(), a.input_range_batches.clone()) for a in arrays]
-    seen = 0
     try:
         for a in arrays:
             a.input_range_batches.zero_()
             a._calibrating = (method, quantile)
-        model.eval()
-        for i, batch in enumerate(batches):
-            if i >= limit:
-                break
-            x = batch[0] if isinstance(batch, (tuple, list)) else batch
-            model(x) if isinstance(x, Tensor) else model(*x)
-            seen += 1
-        if seen == 0:
-            raise ConfigError("calibrate_input_ranges got no batches; pass an iterable of "
-                              "input tensors or (input, target) pairs")
+        run_eval_batches(model, batches, limit, "calibrate_input_ranges")
     except BaseException:
         for a, r, n in saved:  # a failed calibration leaves the model as it was
             a.input_range.copy_(r)
@@ -192,7 +182,6 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[Any], *,
     finally:
         for a in arrays:
             a._calibrating = None
-        model.train(was_training)
     for a in arrays:  # freeze: no further updates from training batches
         cfg = a.config.input_range
         if cfg is not None:

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
+from aimc._batches import check_num_batches, run_eval_batches
 from aimc.errors import ConfigError
 
 __all__ = ["nonnegative_input_layers"]
@@ -42,9 +42,7 @@ def nonnegative_input_layers(model: nn.Module, batches: Iterable[Any], *,
     if not isinstance(model, nn.Module):
         raise ConfigError(f"nonnegative_input_layers needs a torch.nn.Module, got "
                           f"{type(model).__name__}")
-    if num_batches is not None and (isinstance(num_batches, bool)
-                                    or not isinstance(num_batches, int) or num_batches < 1):
-        raise ConfigError(f"num_batches must be an int >= 1 or None, got {num_batches!r}")
+    check_num_batches(num_batches)
     seen: dict[str, bool] = {}
     handles = []
 
@@ -59,22 +57,9 @@ def nonnegative_input_layers(model: nn.Module, batches: Iterable[Any], *,
     for name, module in model.named_modules():
         if isinstance(module, _LAYERS):
             handles.append(module.register_forward_pre_hook(hook(name)))
-    was_training = model.training
-    n = 0
     try:
-        model.eval()
-        with torch.no_grad():
-            for i, batch in enumerate(batches):
-                if num_batches is not None and i >= num_batches:
-                    break
-                x = batch[0] if isinstance(batch, (tuple, list)) else batch
-                model(x) if isinstance(x, Tensor) else model(*x)
-                n += 1
+        run_eval_batches(model, batches, num_batches, "nonnegative_input_layers")
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
-    if n == 0:
-        raise ConfigError("nonnegative_input_layers got no batches; pass an iterable of "
-                          "input tensors or (input, target) pairs")
     return [name for name, _ in model.named_modules() if seen.get(name, False)]
