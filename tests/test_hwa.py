@@ -10,6 +10,7 @@ from torch import nn
 
 import aimc
 from aimc.config import (
+    DeviceStateWeightNoise,
     DropConnect,
     FixedClip,
     GaussianClip,
@@ -238,3 +239,75 @@ def test_lstm_hwa_training_during_input_range_initialisation() -> None:
     out, _ = lstm(torch.randn(4, 7, 6))
     out.pow(2).mean().backward()
     assert all(a.input_range.grad is not None for a in arrays)
+
+
+def _state_error_moments(err: torch.Tensor, w: torch.Tensor, edges: list[float]
+                         ) -> list[tuple[float, float, int]]:
+    """(mean, std, count) of ``err`` for |w| in each bin of ``edges``."""
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        m = (w.abs() >= lo) & (w.abs() < hi)
+        e = err[m].double()
+        out.append((float(e.mean()), float(e.std()), int(m.sum())))
+    return out
+
+
+@pytest.mark.parametrize("t", [0.0, 86400.0])
+def test_device_state_noise_matches_a_programmed_tile_at_t(t: float) -> None:
+    """The drift-aware injection draws what a programmed, drifted, compensated tile reads:
+    per |w| bin the error mean and std equal those of the real lifecycle (program →
+    set_time → GDC, read through an ideal periphery with identity inputs)."""
+    from aimc.config import GlobalCompensation, PCMNoiseModel
+
+    torch.manual_seed(0)
+    w = torch.rand(64, 256) * 2 - 1
+    w[:, 0] = 1.0  # each output column's abs-max is 1: no rescaling between the two
+    cfg = aimc.presets.ideal().replace(device=PCMNoiseModel(),
+                                       drift_compensation=GlobalCompensation())
+    layer = aimc.nn.AnalogLinear(256, 64, bias=False, config=cfg)
+    with torch.no_grad():
+        layer.weight.copy_(w)
+    aimc.program(layer, generator=_gen(3))
+    aimc.set_time(layer, t, generator=_gen(4))
+    with torch.no_grad():
+        tile_w = layer.eval()(torch.eye(256)).T  # (out, in) effective weights
+    injected = apply_weight_noise(w.unsqueeze(0), DeviceStateWeightNoise(t_inference=t),
+                                  generator=_gen(5), device=PCMNoiseModel(),
+                                  compensation=GlobalCompensation())[0]
+    edges = [0.0, 0.1, 0.4, 0.7, 1.01]
+    for (m_t, s_t, n), (m_i, s_i, _) in zip(_state_error_moments(tile_w - w, w, edges),
+                                           _state_error_moments(injected - w, w, edges),
+                                           strict=True):
+        # two independent samples of n weights: the difference of means has std
+        # σ·√(2/n), of sample stds ≈ σ·√(1/n); 5σ each (α of each draw is one number per
+        # tile from 16k weights, its spread ≪ these bounds)
+        sigma = max(s_t, s_i)
+        assert abs(m_t - m_i) < 5 * sigma * (2 / n) ** 0.5, (t, m_t, m_i)
+        assert abs(s_t - s_i) < 5 * sigma * (1 / n) ** 0.5, (t, s_t, s_i)
+
+
+def test_device_state_noise_ideal_limit_time_growth_and_bad_input() -> None:
+    from aimc.config import GlobalCompensation, IdealDevice, NoCompensation, PCMNoiseModel
+
+    w = (torch.rand(2, 16, 300, generator=_gen(0)) * 2 - 1).requires_grad_(True)
+    ideal = apply_weight_noise(w, DeviceStateWeightNoise(), generator=_gen(1),
+                               device=IdealDevice(), compensation=GlobalCompensation())
+    assert torch.equal(ideal.detach(), w.detach())  # nothing injected, bit for bit
+    ideal.sum().backward()
+    torch.testing.assert_close(w.grad, torch.ones_like(w))  # straight-through
+    flat = torch.full((1, 100, 1000), 0.5)
+    # the spread grows with t (ν spread, 1/f read noise); without compensation the mean
+    # falls as ((t + t0)/t0)^(−μ_ν), with it it stays at the programmed mean
+    errs = {t: apply_weight_noise(flat, DeviceStateWeightNoise(t_inference=t),
+                                  generator=_gen(2), device=PCMNoiseModel(),
+                                  compensation=GlobalCompensation()) for t in (0.0, 2.6e6)}
+    assert float(errs[2.6e6].std()) > 1.2 * float(errs[0.0].std())
+    assert abs(float(errs[2.6e6].mean()) - float(errs[0.0].mean())) < 0.003
+    raw = apply_weight_noise(flat, DeviceStateWeightNoise(t_inference=2.6e6),
+                             generator=_gen(2), device=PCMNoiseModel(),
+                             compensation=NoCompensation())
+    assert float(raw.mean()) < 0.5 * ((2.6e6 + 20) / 20) ** -0.049 + 0.003
+    with pytest.raises(aimc.ConfigError, match="t_inference"):
+        DeviceStateWeightNoise(t_inference=-1.0)
+    with pytest.raises(aimc.ConfigError, match="device model"):
+        apply_weight_noise(flat, DeviceStateWeightNoise())

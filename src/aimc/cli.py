@@ -115,9 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     from aimc.cli_snn import add_nandakumar2020_snn
 
     add_nandakumar2020_snn(experiments, _int_at_least)
-    from aimc.cli_analognets import add_analognets
+    from aimc.cli_analognets import add_analognets, add_analognets_recipes
 
     add_analognets(experiments, _int_at_least)
+    add_analognets_recipes(experiments, _int_at_least)
     reproduce.set_defaults(func=_cmd_reproduce_help, subparser=reproduce)
     return parser
 

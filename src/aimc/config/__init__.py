@@ -60,6 +60,7 @@ from aimc.config.pulsed import (
 from aimc.config.runtime import Runtime
 from aimc.config.snn import CuSiO2WMemristor, DiehlCookSTDP, LIFNeuron, SpikeWaveform, Trace
 from aimc.config.training import (
+    DeviceStateWeightNoise,
     DropConnect,
     FixedClip,
     GaussianClip,
@@ -87,7 +88,8 @@ __all__ = [
     "ConstantStepDevice", "ExpStepDevice", "LinearStepDevice", "PCMPulseDevice",
     "PiecewiseStepDevice", "PowStepDevice", "PulsedDevice", "SoftBoundsDevice",
     "pcm_preset_device",
-    "DropConnect", "FixedClip", "GaussianClip", "GaussianWeightNoise", "HWATraining", "NoClip",
-    "NoWeightNoise", "ProgrammingWeightNoise", "WeightClip", "WeightNoise",
+    "DeviceStateWeightNoise", "DropConnect", "FixedClip", "GaussianClip", "GaussianWeightNoise",
+    "HWATraining", "NoClip", "NoWeightNoise", "ProgrammingWeightNoise", "WeightClip",
+    "WeightNoise",
     "LIFNeuron", "Trace", "DiehlCookSTDP", "SpikeWaveform", "CuSiO2WMemristor",
 ]

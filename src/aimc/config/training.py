@@ -14,7 +14,8 @@ from aimc.errors import ConfigError
 
 __all__ = [
     "WeightNoise", "NoWeightNoise", "GaussianWeightNoise", "ProgrammingWeightNoise",
-    "DropConnect", "WeightClip", "NoClip", "FixedClip", "GaussianClip", "HWATraining",
+    "DeviceStateWeightNoise", "DropConnect", "WeightClip", "NoClip", "FixedClip", "GaussianClip",
+    "HWATraining",
 ]
 
 
@@ -60,6 +61,39 @@ class ProgrammingWeightNoise(WeightNoise):
         for c in self.coeffs:
             check_type("ProgrammingWeightNoise", "coeffs", c, (int, float))
         check_nonnegative("ProgrammingWeightNoise", "scale", self.scale)
+
+
+@config
+class DeviceStateWeightNoise(WeightNoise):
+    """The weights a programmed tile reads ``t_inference`` s after programming, drawn anew
+    every forward pass from the layer's own device model (drift-aware HWA training).
+
+    Per forward: program the targets [ĝ⁺, ĝ⁻] = [max(w, 0), max(−w, 0)] once
+    (:func:`aimc.physics.devices.program_conductances`: programming noise, drift exponents
+    ν), move them to t (:func:`~aimc.physics.devices.conductances_at`: drift
+    ĝ·((t + t0)/t0)^(−ν) and 1/f read noise), and compensate drift as the layer's
+    ``drift_compensation`` does, with ideal probes: global — each tile's weights times
+    α = Σ|w_programmed| / Σ|w_t|; per column — the same ratio per output column; none —
+    α = 1. So training sees what inference at t sees: the programming error, the spread of
+    ν that compensation cannot remove (a relative error ≈ σ_ν·ln((t + t0)/t0) per
+    device), the faster drift of small conductances (μ_ν grows as ĝ falls), and the read
+    noise at t. With :class:`~aimc.config.IdealDevice` it injects nothing (exactly).
+
+    The device model is the :class:`~aimc.config.AnalogConfig`'s ``device``
+    (:class:`~aimc.config.PCMNoiseModel` or :class:`~aimc.config.GaussianNoiseModel`).
+
+    Attributes:
+        t_inference: seconds after programming (finite, ≥ 0); 86,400 = the 24 h of
+            AnalogNets (arXiv:2111.06503).
+    """
+
+    t_inference: float = 86400.0
+
+    def _validate(self) -> None:
+        check_type("DeviceStateWeightNoise", "t_inference", self.t_inference, (int, float))
+        if not (0 <= self.t_inference < float("inf")):
+            raise ConfigError(f"DeviceStateWeightNoise.t_inference must be finite seconds "
+                              f">= 0 after programming, got {self.t_inference}")
 
 
 @config

@@ -57,18 +57,24 @@ import aimc
 from aimc import cost
 from aimc.config.audio import MFCC
 from aimc.config.base import ConfigBase, config
-from aimc.config.training import GaussianClip, HWATraining, ProgrammingWeightNoise
+from aimc.config.training import (
+    DeviceStateWeightNoise,
+    GaussianClip,
+    HWATraining,
+    ProgrammingWeightNoise,
+)
 from aimc.errors import ConfigError, DataError
 from aimc.experiments.progress import progress
 from aimc.experiments.provenance import code_block, portable_path
 from aimc.experiments.report import write_json
 from aimc.experiments.run_folder import open_run_folder
-from aimc.train import attach_hwa_constraints
+from aimc.train import attach_hwa_constraints, distillation_loss
 
 __all__ = ["AnalogNetsSettings", "run_analognets", "load_task", "TASKS", "PAPER"]
 
 TASKS = ("kws", "vww", "fsdd")
 ADC_GAINS = ("per_layer", "global")
+HWA_NOISES = ("programming", "device_state")
 #: the paper's figures (arXiv:2111.06503 abstract; IEEE Micro for 6 bit)
 PAPER = {"drop_24h_8bit": {"kws": 0.8, "vww": 1.2, "fsdd": None},
          "tops_per_w_arxiv": {"kws": {8: 8.58, 4: 57.39}, "vww": {8: 4.37, 4: 25.69}},
@@ -102,6 +108,18 @@ class AnalogNetsSettings(ConfigBase):
             :func:`aimc.nonnegative_input_layers`) get an unsigned ``bits``-bit DAC
             (2^bits − 1 levels on [0, r]); False: every DAC is signed (2^(bits−1) − 1
             positive levels).
+        hwa_noise: the weight noise HWA training injects: ``"programming"`` — PCM-shaped
+            programming noise (:class:`~aimc.config.ProgrammingWeightNoise`);
+            ``"device_state"`` — the weights the programmed devices read ``hwa_noise_time``
+            s after programming, drift compensated (programming noise, drift spread, 1/f
+            read noise: :class:`~aimc.config.DeviceStateWeightNoise`).
+        hwa_noise_scale: the ``"programming"`` noise in units of the PCM programming noise
+            (its ``scale``; must stay 1 with ``"device_state"``, which has no free scale).
+        hwa_noise_time: seconds after programming for ``"device_state"``.
+        distill: weight α of distillation from the FP model during HWA training,
+            loss = (1 − α)·CE(z, y) + α·T²·KL(softmax(z_FP/T) ‖ softmax(z/T)) (Hinton et
+            al. 2015; Rasch et al. 2023 distil from the FP model); 0 switches it off.
+        distill_temperature: T of that loss (> 0).
         seed: master seed.
     """
 
@@ -118,6 +136,11 @@ class AnalogNetsSettings(ConfigBase):
     adc_gain: str = "per_layer"
     adc_quantile: float = 0.999
     unsigned_dac: bool = True
+    hwa_noise: str = "programming"
+    hwa_noise_scale: float = 1.0
+    hwa_noise_time: float = 86400.0
+    distill: float = 0.0
+    distill_temperature: float = 2.0
     seed: int = 0
 
     def _validate(self) -> None:
@@ -143,6 +166,24 @@ class AnalogNetsSettings(ConfigBase):
             raise ConfigError(f"{n}.adc_gain must be one of {ADC_GAINS}, got {self.adc_gain!r}")
         if not isinstance(self.unsigned_dac, bool):
             raise ConfigError(f"{n}.unsigned_dac must be True or False")
+        if self.hwa_noise not in HWA_NOISES:
+            raise ConfigError(f"{n}.hwa_noise must be one of {HWA_NOISES}, got "
+                              f"{self.hwa_noise!r}")
+        if self.hwa_noise == "device_state" and self.hwa_noise_scale != 1.0:
+            raise ConfigError(f"{n}.hwa_noise_scale scales the 'programming' noise only; "
+                              f"leave it at 1 with hwa_noise='device_state'")
+        if not (0 <= self.hwa_noise_time < float("inf")):
+            raise ConfigError(f"{n}.hwa_noise_time must be finite seconds >= 0, got "
+                              f"{self.hwa_noise_time}")
+        if not (self.hwa_noise_scale >= 0) or self.hwa_noise_scale == float("inf"):
+            raise ConfigError(f"{n}.hwa_noise_scale must be a finite number >= 0 (1 = the "
+                              f"PCM programming noise), got {self.hwa_noise_scale}")
+        if not 0.0 <= self.distill <= 1.0:
+            raise ConfigError(f"{n}.distill must be in [0, 1] (0: no distillation), got "
+                              f"{self.distill}")
+        if not (0 < self.distill_temperature < float("inf")):
+            raise ConfigError(f"{n}.distill_temperature must be a finite number > 0, got "
+                              f"{self.distill_temperature}")
         if not 0.5 <= self.adc_quantile <= 1.0:
             raise ConfigError(f"{n}.adc_quantile must be in [0.5, 1], got {self.adc_quantile}")
 
@@ -227,8 +268,21 @@ def _accuracy(model: nn.Module, x: Tensor, y: Tensor, batch: int = 200) -> float
     return 100.0 * correct / len(x)
 
 
+def _loss(logits: Tensor, y: Tensor, teacher: Tensor | None, alpha: float,
+          temperature: float) -> Tensor:
+    """Cross-entropy, mixed with distillation from ``teacher`` logits when given:
+    (1 − α)·CE + α·:func:`aimc.train.distillation_loss` (T²·KL at temperature T)."""
+    ce = nn.functional.cross_entropy(logits, y)
+    if teacher is None or alpha == 0:
+        return ce
+    return (1 - alpha) * ce + alpha * distillation_loss(logits, teacher,
+                                                        temperature=temperature)
+
+
 def _train(model: nn.Module, data: dict[str, Any], epochs: int, lr: float, batch: int,
-           seed: int, bar_desc: str, show: bool, hwa: bool = False) -> list[float]:
+           seed: int, bar_desc: str, show: bool, hwa: bool = False,
+           teacher: nn.Module | None = None, distill: float = 0.0,
+           temperature: float = 2.0) -> list[float]:
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -246,7 +300,11 @@ def _train(model: nn.Module, data: dict[str, Any], epochs: int, lr: float, batch
             idx = order[i:i + batch]
             if len(idx) < 2:
                 continue
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            soft = None
+            if teacher is not None and distill > 0:
+                with torch.no_grad():
+                    soft = teacher(x[idx])
+            loss = _loss(model(x[idx]), y[idx], soft, distill, temperature)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -259,13 +317,19 @@ def _train(model: nn.Module, data: dict[str, Any], epochs: int, lr: float, batch
     return losses
 
 
-def hwa_config(bits: int, unsigned_dac: bool = False) -> aimc.config.AnalogConfig:
-    """:func:`aimc.presets.analognets` with the HWA-training recipe of the module docstring."""
+def hwa_config(bits: int, unsigned_dac: bool = False, noise_scale: float = 1.0,
+               noise: str = "programming", noise_time: float = 86400.0
+               ) -> aimc.config.AnalogConfig:
+    """:func:`aimc.presets.analognets` with the HWA-training recipe of the module docstring:
+    ``noise="programming"`` injects ``noise_scale`` × the PCM programming noise,
+    ``"device_state"`` the devices' compensated state ``noise_time`` s after programming."""
     base = aimc.presets.analognets(bits, unsigned_dac=unsigned_dac)
+    weight_noise = (DeviceStateWeightNoise(t_inference=noise_time) if noise == "device_state"
+                    else ProgrammingWeightNoise(scale=noise_scale))
     return base.replace(
         mapping=base.mapping.replace(learn_out_scaling=True),
         input_range=base.input_range.replace(learn=True),
-        training=HWATraining(weight_noise=ProgrammingWeightNoise(), clip=GaussianClip(sigma=2.5),
+        training=HWATraining(weight_noise=weight_noise, clip=GaussianClip(sigma=2.5),
                              remap=True))
 
 
@@ -325,9 +389,26 @@ def _cost(model: nn.Module, data: dict[str, Any], settings: AnalogNetsSettings, 
     return report.to_dict() | {"markdown": report.to_markdown(title=None)}
 
 
+#: the settings the FP stage depends on (the data split, its training); the others only
+#: change the analog stages, so changing them reuses a finished FP model
+_FP_SETTINGS = ("fp_epochs", "batch", "lr", "test_fraction", "seed")
+#: settings no analog stage depends on (the stage name carries its bit width)
+_NOT_ANALOG = ("tasks", "bits")
+#: settings only HWA training depends on
+_HWA_ONLY = ("hwa_epochs", "hwa_noise", "hwa_noise_scale", "hwa_noise_time", "distill",
+             "distill_temperature", "cost_samples")
+
+
 def _fingerprint(task: str, stage: str, settings: AnalogNetsSettings) -> str:
-    """What a stage's result depends on: every setting except the list of tasks."""
-    relevant = {k: v for k, v in settings.to_dict().items() if k != "tasks"}
+    """What a stage's result depends on: for ``fp`` the settings of ``_FP_SETTINGS``, for
+    ``direct_*`` every setting but the task list, bit widths and HWA-only ones, for
+    ``hwa_*`` every setting but the task list and bit widths."""
+    every = settings.to_dict()
+    if stage == "fp":
+        relevant = {k: every[k] for k in _FP_SETTINGS}
+    else:
+        skip = _NOT_ANALOG + (_HWA_ONLY if stage.startswith("direct") else ())
+        relevant = {k: v for k, v in every.items() if k not in skip}
     blob = json.dumps([task, stage, relevant], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -377,7 +458,8 @@ def run_analognets(settings: AnalogNetsSettings, out_dir: str | os.PathLike[str]
 
         fp = _stage(out, task, "fp", settings, fp_stage, log_line)
         log_line(f"{task} FP: test accuracy {fp['accuracy']:.2f} %")
-        result: dict[str, Any] = {"fp": fp, "bits": {}}
+        result: dict[str, Any] = {"fp": fp, "bits": {}, "train_samples": len(d["x_train"]),
+                                  "test_samples": len(d["x_test"])}
         if "agreement" in d:
             result["mfcc_agreement"] = d["agreement"]
         for bits in settings.bits:
@@ -389,6 +471,9 @@ def run_analognets(settings: AnalogNetsSettings, out_dir: str | os.PathLike[str]
 
             def direct_stage(bits: int = bits, d: dict[str, Any] = d,
                              seed: int = seed) -> dict[str, Any]:
+                # every stage seeds the global RNG (calibration forwards draw noise from
+                # it), so a resumed run gets the numbers of an uninterrupted one
+                torch.manual_seed(seed + 1000 + bits)
                 fp = fp_model().eval()
                 m = aimc.convert_to_analog(fp, aimc.presets.analognets(bits), overrides={
                     n: aimc.presets.analognets(bits, unsigned_dac=True)
@@ -399,17 +484,23 @@ def run_analognets(settings: AnalogNetsSettings, out_dir: str | os.PathLike[str]
 
             def hwa_stage(bits: int = bits, d: dict[str, Any] = d, seed: int = seed,
                           task: str = task) -> dict[str, Any]:
+                torch.manual_seed(seed + 2000 + bits)  # as direct_stage
                 fp = fp_model()
-                m = aimc.convert_to_analog(fp, hwa_config(bits), overrides={
-                    n: hwa_config(bits, unsigned_dac=True)
+                noise = {"noise_scale": settings.hwa_noise_scale,
+                         "noise": settings.hwa_noise, "noise_time": settings.hwa_noise_time}
+                m = aimc.convert_to_analog(fp, hwa_config(bits, **noise), overrides={
+                    n: hwa_config(bits, unsigned_dac=True, **noise)
                     for n in _unsigned_layers(fp, d, settings)})
                 if settings.hwa_epochs == 0 or settings.adc_gain == "per_layer":
                     # the ADC ranges depend on the DAC scaling: set the input ranges first,
                     # as HWA training would (init_std_alpha·std), then fix the ADC gain
                     aimc.calibrate_input_ranges(m, _batches(d), method="std")
                 adc = _fix_adc_gain(m, d, settings)
+                teacher = fp_model().eval() if settings.distill > 0 else None
                 losses = _train(m, d, settings.hwa_epochs, settings.lr / 2, settings.batch,
-                                seed + bits, f"{task} HWA {bits} b", show_progress, hwa=True)
+                                seed + bits, f"{task} HWA {bits} b", show_progress, hwa=True,
+                                teacher=teacher, distill=settings.distill,
+                                temperature=settings.distill_temperature)
                 acc = _over_time(m, d, settings, seed + 10 * bits)
                 return {"losses": losses, "accuracy": acc, "adc_bounds": adc,
                         "cost": _cost(m, d, settings, seed + 99)}

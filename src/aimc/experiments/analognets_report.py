@@ -63,6 +63,18 @@ def _fmt_t(t: float) -> str:
     return f"{t:g} s"
 
 
+def _recipe(st: dict[str, Any]) -> str:
+    """The HWA recipe in words (settings of runs before these keys: programming noise ×1)."""
+    if st.get("hwa_noise", "programming") == "device_state":
+        noise = f"noise: the devices' compensated state at {_fmt_t(st['hwa_noise_time'])}"
+    else:
+        noise = f"noise: PCM programming noise × {st.get('hwa_noise_scale', 1.0):g}"
+    alpha = st.get("distill", 0.0)
+    kd = (f"distillation from the FP model α {alpha:g}, T {st['distill_temperature']:g}"
+          if alpha else "no distillation")
+    return f"{noise}; {kd}"
+
+
 def markdown_report(metrics: dict[str, Any], *, plots: dict[str, str] | None = None) -> str:
     plots = plots or {}
     st, s = metrics["settings"], metrics["summary"]
@@ -70,8 +82,8 @@ def markdown_report(metrics: dict[str, Any], *, plots: dict[str, str] | None = N
     lines = ["# AnalogNets: always-on KWS / VWW on PCM compute-in-memory (arXiv:2111.06503)", "",
              f"Code: {describe(metrics['code'])}  ",
              f"Settings: tasks {', '.join(st['tasks'])}; bits {st['bits']}; FP {st['fp_epochs']}"
-             f" epochs, HWA {st['hwa_epochs']} epochs; {st['programmings']} programmings; "
-             f"seed {st['seed']}; compute {metrics['compute_time_s']:.0f} s.", "",
+             f" epochs, HWA {st['hwa_epochs']} epochs ({_recipe(st)}); {st['programmings']} "
+             f"programmings; seed {st['seed']}; compute {metrics['compute_time_s']:.0f} s.", "",
              "Data: MLPerf Tiny evaluation subsets (1,000 clips / images), split 80/20 per "
              "class with a fixed seed; accuracies compare FP with analog on these small sets, "
              "not with the paper's. Models: dense CiM-shaped networks (`analognet_kws`, "

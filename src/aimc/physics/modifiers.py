@@ -10,24 +10,39 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from aimc.config.compensation import (
+    DriftCompensation,
+    GlobalCompensation,
+    NoCompensation,
+    PerColumnCompensation,
+)
+from aimc.config.device import DeviceModel
 from aimc.config.training import (
+    DeviceStateWeightNoise,
     DropConnect,
     GaussianWeightNoise,
     NoWeightNoise,
     ProgrammingWeightNoise,
     WeightNoise,
 )
+from aimc.errors import ConfigError
 from aimc.physics._random import randn_like
+from aimc.physics.devices import conductances_at, program_conductances
+from aimc.physics.mapping import conductances_to_weights, weights_to_conductances
 
-__all__ = ["apply_weight_noise"]
+__all__ = ["apply_weight_noise", "device_state_weights"]
 
 
 def apply_weight_noise(w: Tensor, cfg: WeightNoise, *,
-                       generator: torch.Generator | None = None) -> Tensor:
+                       generator: torch.Generator | None = None,
+                       device: DeviceModel | None = None,
+                       compensation: DriftCompensation | None = None) -> Tensor:
     """Noisy copy of normalised weights ``w`` (K, out, rows), straight-through.
 
     * :class:`GaussianWeightNoise`: w + std·ξ
     * :class:`ProgrammingWeightNoise`: w + scale·max(c0 + c1|w| + c2 w², 0)/25·ξ
+    * :class:`DeviceStateWeightNoise`: α·w_t, the weights ``device`` reads at t after one
+      programming, compensated as ``compensation`` does (:func:`device_state_weights`)
     * :class:`DropConnect`: w·m, m ~ Bernoulli(1 − p)
     """
     if isinstance(cfg, NoWeightNoise):
@@ -43,6 +58,12 @@ def apply_weight_noise(w: Tensor, cfg: WeightNoise, *,
             a = wd.abs()
             std = ((c2 * a + c1) * a + c0).clamp_(min=0.0).mul_(cfg.scale / 25.0)
             delta = std.mul_(randn_like(wd, generator))
+        elif isinstance(cfg, DeviceStateWeightNoise):
+            if device is None:
+                raise ConfigError("DeviceStateWeightNoise needs the layer's device model "
+                                  "(apply_weight_noise(..., device=config.device))")
+            delta = device_state_weights(wd, device, cfg.t_inference, compensation,
+                                         generator=generator).sub_(wd)
         elif isinstance(cfg, DropConnect):
             if cfg.p == 0:
                 return w
@@ -52,3 +73,33 @@ def apply_weight_noise(w: Tensor, cfg: WeightNoise, *,
         else:
             raise TypeError(f"unknown weight noise {cfg!r}")
     return w + delta
+
+
+def device_state_weights(w: Tensor, device: DeviceModel, t_inference: float,
+                         compensation: DriftCompensation | None = None, *,
+                         generator: torch.Generator | None = None) -> Tensor:
+    """Normalised weights (K, out, rows) as programmed devices read them at ``t_inference``.
+
+    [ĝ⁺, ĝ⁻] = [max(w, 0), max(−w, 0)] programmed once (programming noise, then ν, the
+    order of :meth:`aimc.tile.TileArray.program`), drifted to t with fresh read noise, and
+    w_t = ĝ⁺_t − ĝ⁻_t scaled by the compensation factor with ideal probes:
+    α = Σ|w_programmed| / Σ|w_t| per tile (:class:`GlobalCompensation`), per tile and output
+    column (:class:`PerColumnCompensation`), 1 (:class:`NoCompensation` or ``None``).
+    """
+    g_prog, nu = program_conductances(weights_to_conductances(w), device, generator=generator)
+    w_t = conductances_to_weights(conductances_at(g_prog, nu, t_inference, device,
+                                                  generator=generator))
+    if compensation is None or isinstance(compensation, NoCompensation):
+        return w_t
+    w_p = conductances_to_weights(g_prog)
+    if isinstance(compensation, GlobalCompensation):
+        dims: tuple[int, ...] = tuple(range(1, w.dim()))
+    elif isinstance(compensation, PerColumnCompensation):
+        dims = (w.dim() - 1,)
+    else:
+        raise ConfigError(f"no drift-compensation model for {type(compensation).__name__}")
+    ref = w_p.abs().sum(dim=dims, keepdim=True)
+    now = w_t.abs().sum(dim=dims, keepdim=True)
+    alpha = torch.where(now > 0, ref / now.clamp(min=torch.finfo(w.dtype).tiny),
+                        torch.ones_like(now))
+    return w_t.mul_(alpha)

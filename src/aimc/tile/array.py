@@ -276,7 +276,9 @@ class TileArray(nn.Module):
         io = self.config.forward
         if self.training:
             io = self._train_io
-            w = apply_weight_noise(w, self.config.training.weight_noise, generator=generator)
+            w = apply_weight_noise(w, self.config.training.weight_noise, generator=generator,
+                                   device=self.config.device,
+                                   compensation=self.config.drift_compensation)
         out_scale = scale if self.out_scales is None else scale * self.out_scales
         pert = PerturbationWeights(self._perturbation_dtype(w, vectors))
         return analog_mvm(x_tiles, w, io, g, out_scale=out_scale, input_range=input_range,
