@@ -414,3 +414,21 @@ def test_cli_training_error_exit_code(data_root: Path, tmp_path: Path,
     err = capsys.readouterr().err
     assert "mlp_mnist fp_train" in err and "after epoch 0" in err
     assert (tmp_path / "out" / "mlp_mnist" / "fp_train.checkpoint.pt").is_file()
+
+
+def test_standard_mode_sits_between_quick_and_full(capsys) -> None:
+    """The standard setting trains the full models on all training data, with no more
+    epochs than the full setting and more than the quick one; --standard and --quick (or
+    a spec file of another mode) conflict."""
+    from aimc.cli import main
+
+    quick, standard, full = (default_spec(m) for m in ("quick", "standard", "full"))
+    assert standard.mode == "standard" and standard.repeats == 10
+    for name in full.workload_names:
+        q, s, f = quick.workload(name), standard.workload(name), full.workload(name)
+        assert s.model == f.model and s.train_limit is None
+        assert q.epochs <= s.epochs <= f.epochs and s.hwa_epochs <= f.hwa_epochs
+        assert s.hwa_training == f.hwa_training and s.distill == f.distill
+    with pytest.raises(SystemExit):
+        main(["reproduce", "rasch2023", "--quick", "--standard"])
+    assert "not allowed with argument" in capsys.readouterr().err

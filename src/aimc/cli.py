@@ -137,9 +137,14 @@ def _add_rasch2023(experiments: Any) -> None:
                     "normalised to FP, and iso-accuracy (>= 0.99 of FP at 1 h). Writes "
                     "OUT/config.json, metrics.json, <workload>.png, normalised.png and "
                     "report.md. Re-running the same command resumes an interrupted run.")
-    p.add_argument("--quick", action="store_true",
-                   help="the quick settings: data subsets, smaller models, few epochs "
-                        "(< 15 min on 2 CPU cores for all four workloads)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true",
+                      help="the quick settings: data subsets, smaller models, few epochs "
+                           "(< 15 min on 2 CPU cores for all four workloads)")
+    size.add_argument("--standard", action="store_true",
+                      help="the standard settings: full models and training sets, fewer "
+                           "epochs than the default full settings (sized for <= 3 h on 2 "
+                           "CPU cores)")
     p.add_argument("--data", metavar="DIR", default=None,
                    help="data root holding mnist/, cifar10_jpeg/ (or cifar10/), ptb/ and "
                         "sst2/ (default: $AIMC_DATA)")
@@ -405,11 +410,12 @@ def _rasch2023_spec(args: argparse.Namespace) -> Any:
     from aimc.errors import ConfigError
     from aimc.experiments.rasch2023_spec import default_spec, load_spec_file
 
-    spec = default_spec("quick" if args.quick else "full")
+    mode = "quick" if args.quick else "standard" if args.standard else "full"
+    spec = default_spec(mode)
     if args.spec is not None:
         spec = load_spec_file(args.spec, spec)
-        if args.quick and spec.mode != "quick":
-            raise ConfigError(f"--quick conflicts with the spec file's mode {spec.mode!r}; "
+        if (args.quick or args.standard) and spec.mode != mode:
+            raise ConfigError(f"--{mode} conflicts with the spec file's mode {spec.mode!r}; "
                               "drop one of them")
     if args.workloads is not None:
         names = [n.strip() for n in args.workloads.split(",") if n.strip()]
