@@ -81,6 +81,8 @@ def test_settings_and_split_reject_bad_input():
         AnalogNetsSettings(hwa_noise="device_state", hwa_noise_scale=2.0)
     with pytest.raises(ConfigError, match="hwa_noise_time"):
         AnalogNetsSettings(hwa_noise_time=-5.0)
+    with pytest.raises(ConfigError, match="needs adc_gain='per_layer'"):
+        AnalogNetsSettings(adc_recalibrate=True, adc_gain="global")
     with pytest.raises(ConfigError, match="unsigned_dac"):
         AnalogNetsSettings(unsigned_dac="yes")  # type: ignore[arg-type]
     y = torch.tensor([0] * 10 + [1] * 5)
@@ -129,7 +131,8 @@ def test_stage_fingerprints_follow_what_each_stage_depends_on():
     from aimc.experiments.analognets import _fingerprint
 
     base = AnalogNetsSettings()
-    hwa_only = base.replace(hwa_noise_scale=2.0, distill=0.5, hwa_epochs=3, bits=(8,))
+    hwa_only = base.replace(hwa_noise_scale=2.0, distill=0.5, hwa_epochs=3, bits=(8,),
+                            adc_recalibrate=True)
     assert _fingerprint("kws", "fp", base) == _fingerprint("kws", "fp", hwa_only)
     assert _fingerprint("kws", "direct_8b", base) == _fingerprint("kws", "direct_8b", hwa_only)
     assert _fingerprint("kws", "hwa_8b", base) != _fingerprint("kws", "hwa_8b", hwa_only)
@@ -151,7 +154,8 @@ def test_recipe_sweep_shares_the_fp_model_and_tabulates_every_recipe(tmp_path):
     tiny = {"a": ("programming noise, 1 epoch", {"hwa_noise": "programming",
                                                  "hwa_epochs": 1, "distill": 0.0}),
             "b": ("device state, distillation, 1 epoch",
-                  {"hwa_noise": "device_state", "hwa_epochs": 1, "distill": 0.5})}
+                  {"hwa_noise": "device_state", "hwa_epochs": 1, "distill": 0.5,
+                   "adc_recalibrate": True})}
     s = RecipeSettings(bits=(8,), recipes=("a", "b"), programmings=2, fp_epochs=1)
     m = run_recipes(s, tmp_path / "sweep", data=DATA, show_progress=False,
                     log=lambda _: None, recipes=tiny)
@@ -160,6 +164,11 @@ def test_recipe_sweep_shares_the_fp_model_and_tabulates_every_recipe(tmp_path):
     a, b = (m["summary"]["recipes"][r]["8"] for r in ("a", "b"))
     assert len(a["mean_accuracy"]) == 4 and a["mean_accuracy"] != b["mean_accuracy"]
     assert a["drop_24h"] == pytest.approx(m["fp_accuracy"] - a["mean_accuracy"][2])
+    stage_b = json.loads((tmp_path / "sweep" / "recipes" / "b" / "arms" /
+                          "kws_hwa_8b.json").read_text())
+    # recalibrated after training: the deployed ranges differ from the training ones
+    assert stage_b["adc_bounds"].keys() == stage_b["adc_bounds_training"].keys()
+    assert stage_b["adc_bounds"] != stage_b["adc_bounds_training"]
     text = markdown_report(m)
     assert "| `a` |" in text and "| `b` |" in text and f"{m['test_samples']} test" in text
     assert (tmp_path / "sweep" / "report.md").read_text() == text

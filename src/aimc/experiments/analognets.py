@@ -104,6 +104,9 @@ class AnalogNetsSettings(ConfigBase):
             training data (:func:`aimc.calibrate_adc_ranges`, quantile ``adc_quantile`` of
             |ADC input|); ``"global"`` — one range ±10 for every layer (the preset's).
         adc_quantile: in [0.5, 1].
+        adc_recalibrate: with ``"per_layer"``, calibrate the ADC ranges again after HWA
+            training, on the trained model (the gain the chip is deployed with); the
+            training itself ran with the ranges calibrated before it.
         unsigned_dac: layers whose inputs are ≥ 0 on the training data (after a ReLU;
             :func:`aimc.nonnegative_input_layers`) get an unsigned ``bits``-bit DAC
             (2^bits − 1 levels on [0, r]); False: every DAC is signed (2^(bits−1) − 1
@@ -135,6 +138,7 @@ class AnalogNetsSettings(ConfigBase):
     cost_samples: int = 64
     adc_gain: str = "per_layer"
     adc_quantile: float = 0.999
+    adc_recalibrate: bool = False
     unsigned_dac: bool = True
     hwa_noise: str = "programming"
     hwa_noise_scale: float = 1.0
@@ -164,6 +168,11 @@ class AnalogNetsSettings(ConfigBase):
             raise ConfigError(f"{n}.test_fraction must be in (0, 1)")
         if self.adc_gain not in ADC_GAINS:
             raise ConfigError(f"{n}.adc_gain must be one of {ADC_GAINS}, got {self.adc_gain!r}")
+        if not isinstance(self.adc_recalibrate, bool):
+            raise ConfigError(f"{n}.adc_recalibrate must be True or False")
+        if self.adc_recalibrate and self.adc_gain != "per_layer":
+            raise ConfigError(f"{n}.adc_recalibrate calibrates per-layer ranges; it needs "
+                              f"adc_gain='per_layer' (got {self.adc_gain!r})")
         if not isinstance(self.unsigned_dac, bool):
             raise ConfigError(f"{n}.unsigned_dac must be True or False")
         if self.hwa_noise not in HWA_NOISES:
@@ -395,8 +404,8 @@ _FP_SETTINGS = ("fp_epochs", "batch", "lr", "test_fraction", "seed")
 #: settings no analog stage depends on (the stage name carries its bit width)
 _NOT_ANALOG = ("tasks", "bits")
 #: settings only HWA training depends on
-_HWA_ONLY = ("hwa_epochs", "hwa_noise", "hwa_noise_scale", "hwa_noise_time", "distill",
-             "distill_temperature", "cost_samples")
+_HWA_ONLY = ("hwa_epochs", "adc_recalibrate", "hwa_noise", "hwa_noise_scale",
+             "hwa_noise_time", "distill", "distill_temperature", "cost_samples")
 
 
 def _fingerprint(task: str, stage: str, settings: AnalogNetsSettings) -> str:
@@ -501,8 +510,12 @@ def run_analognets(settings: AnalogNetsSettings, out_dir: str | os.PathLike[str]
                                 seed + bits, f"{task} HWA {bits} b", show_progress, hwa=True,
                                 teacher=teacher, distill=settings.distill,
                                 temperature=settings.distill_temperature)
+                extra = {}
+                if settings.adc_recalibrate:  # the deployed gain, from the trained model
+                    extra["adc_bounds_training"] = adc
+                    adc = _fix_adc_gain(m, d, settings)
                 acc = _over_time(m, d, settings, seed + 10 * bits)
-                return {"losses": losses, "accuracy": acc, "adc_bounds": adc,
+                return {"losses": losses, "accuracy": acc, "adc_bounds": adc, **extra,
                         "cost": _cost(m, d, settings, seed + 99)}
 
             direct = _stage(out, task, f"direct_{bits}b", settings, direct_stage, log_line)

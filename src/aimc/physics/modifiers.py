@@ -30,7 +30,7 @@ from aimc.physics._random import randn_like
 from aimc.physics.devices import conductances_at, program_conductances
 from aimc.physics.mapping import conductances_to_weights, weights_to_conductances
 
-__all__ = ["apply_weight_noise", "device_state_weights"]
+__all__ = ["apply_weight_noise", "device_state_weights", "device_state_forward"]
 
 
 def apply_weight_noise(w: Tensor, cfg: WeightNoise, *,
@@ -42,7 +42,9 @@ def apply_weight_noise(w: Tensor, cfg: WeightNoise, *,
     * :class:`GaussianWeightNoise`: w + std·ξ
     * :class:`ProgrammingWeightNoise`: w + scale·max(c0 + c1|w| + c2 w², 0)/25·ξ
     * :class:`DeviceStateWeightNoise`: α·w_t, the weights ``device`` reads at t after one
-      programming, compensated as ``compensation`` does (:func:`device_state_weights`)
+      programming, compensated as ``compensation`` does (:func:`device_state_weights`;
+      a tile's training forward uses :func:`device_state_forward` instead, which leaves α
+      to the output scale)
     * :class:`DropConnect`: w·m, m ~ Bernoulli(1 − p)
     """
     if isinstance(cfg, NoWeightNoise):
@@ -62,8 +64,9 @@ def apply_weight_noise(w: Tensor, cfg: WeightNoise, *,
             if device is None:
                 raise ConfigError("DeviceStateWeightNoise needs the layer's device model "
                                   "(apply_weight_noise(..., device=config.device))")
-            delta = device_state_weights(wd, device, cfg.t_inference, compensation,
-                                         generator=generator).sub_(wd)
+            w_t, alpha = device_state_weights(wd, device, cfg.t_inference, compensation,
+                                              generator=generator)
+            delta = w_t.mul_(alpha.unsqueeze(-1)).sub_(wd)
         elif isinstance(cfg, DropConnect):
             if cfg.p == 0:
                 return w
@@ -77,29 +80,48 @@ def apply_weight_noise(w: Tensor, cfg: WeightNoise, *,
 
 def device_state_weights(w: Tensor, device: DeviceModel, t_inference: float,
                          compensation: DriftCompensation | None = None, *,
-                         generator: torch.Generator | None = None) -> Tensor:
-    """Normalised weights (K, out, rows) as programmed devices read them at ``t_inference``.
+                         generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Normalised weights (K, out, rows) as programmed devices read them at ``t_inference``,
+    and the drift-compensation factor a tile would apply to its outputs.
 
     [ĝ⁺, ĝ⁻] = [max(w, 0), max(−w, 0)] programmed once (programming noise, then ν, the
-    order of :meth:`aimc.tile.TileArray.program`), drifted to t with fresh read noise, and
-    w_t = ĝ⁺_t − ĝ⁻_t scaled by the compensation factor with ideal probes:
-    α = Σ|w_programmed| / Σ|w_t| per tile (:class:`GlobalCompensation`), per tile and output
-    column (:class:`PerColumnCompensation`), 1 (:class:`NoCompensation` or ``None``).
+    order of :meth:`aimc.tile.TileArray.program`), drifted to t with fresh read noise:
+    w_t = ĝ⁺_t − ĝ⁻_t (uncompensated: what the crossbar and its ADC see). α with ideal probes:
+    Σ|w_programmed| / Σ|w_t| per tile, shape (K, 1) (:class:`GlobalCompensation`), per tile
+    and output column, (K, out) (:class:`PerColumnCompensation`), ones (K, 1)
+    (:class:`NoCompensation` or ``None``). The compensated weights are α·w_t.
     """
     g_prog, nu = program_conductances(weights_to_conductances(w), device, generator=generator)
     w_t = conductances_to_weights(conductances_at(g_prog, nu, t_inference, device,
                                                   generator=generator))
+    k = w.shape[0]
     if compensation is None or isinstance(compensation, NoCompensation):
-        return w_t
-    w_p = conductances_to_weights(g_prog)
+        return w_t, torch.ones(k, 1, dtype=w.dtype, device=w.device)
     if isinstance(compensation, GlobalCompensation):
-        dims: tuple[int, ...] = tuple(range(1, w.dim()))
+        ref = conductances_to_weights(g_prog).abs().reshape(k, -1).sum(1, keepdim=True)
+        now = w_t.abs().reshape(k, -1).sum(1, keepdim=True)
     elif isinstance(compensation, PerColumnCompensation):
-        dims = (w.dim() - 1,)
+        ref = conductances_to_weights(g_prog).abs().sum(-1)
+        now = w_t.abs().sum(-1)
     else:
         raise ConfigError(f"no drift-compensation model for {type(compensation).__name__}")
-    ref = w_p.abs().sum(dim=dims, keepdim=True)
-    now = w_t.abs().sum(dim=dims, keepdim=True)
     alpha = torch.where(now > 0, ref / now.clamp(min=torch.finfo(w.dtype).tiny),
                         torch.ones_like(now))
-    return w_t.mul_(alpha)
+    return w_t, alpha
+
+
+def device_state_forward(w: Tensor, cfg: DeviceStateWeightNoise, device: DeviceModel,
+                         compensation: DriftCompensation | None, *,
+                         generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Straight-through drifted weights for a training forward pass, and α.
+
+    Returns ``(w + (w_t − w).detach(), α)``: the crossbar computes with the drifted,
+    uncompensated weights w_t (so its ADC sees the shrunken outputs of a drifted array, as
+    at inference), the caller multiplies α into the digital output scale (as
+    :meth:`aimc.tile.TileArray.set_time` folds ``gdc_alpha`` into it), and the weight
+    gradient reaches the clean weights.
+    """
+    with torch.no_grad():
+        w_t, alpha = device_state_weights(w.detach(), device, cfg.t_inference, compensation,
+                                          generator=generator)
+    return w + (w_t - w.detach()), alpha

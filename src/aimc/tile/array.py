@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from aimc.config import (
     AnalogConfig,
+    DeviceStateWeightNoise,
     GlobalCompensation,
     NoCompensation,
     NoScaling,
@@ -46,7 +47,7 @@ from aimc.onchip.state import OnChipState
 from aimc.physics.devices import conductances_at, drift, program_conductances
 from aimc.physics.geometry import LinearGeometry, TileGeometry
 from aimc.physics.mapping import conductances_to_weights, weights_to_conductances
-from aimc.physics.modifiers import apply_weight_noise
+from aimc.physics.modifiers import apply_weight_noise, device_state_forward
 from aimc.physics.mvm import (
     MVMObserver,
     PerturbationWeights,
@@ -276,9 +277,15 @@ class TileArray(nn.Module):
         io = self.config.forward
         if self.training:
             io = self._train_io
-            w = apply_weight_noise(w, self.config.training.weight_noise, generator=generator,
-                                   device=self.config.device,
-                                   compensation=self.config.drift_compensation)
+            noise = self.config.training.weight_noise
+            if isinstance(noise, DeviceStateWeightNoise):
+                # drifted weights in the crossbar, compensation in the digital scale
+                w, alpha = device_state_forward(w, noise, self.config.device,
+                                                self.config.drift_compensation,
+                                                generator=generator)
+                scale = scale * alpha
+            else:
+                w = apply_weight_noise(w, noise, generator=generator)
         out_scale = scale if self.out_scales is None else scale * self.out_scales
         pert = PerturbationWeights(self._perturbation_dtype(w, vectors))
         return analog_mvm(x_tiles, w, io, g, out_scale=out_scale, input_range=input_range,
