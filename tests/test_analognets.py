@@ -131,7 +131,8 @@ def test_stage_fingerprints_follow_what_each_stage_depends_on():
     from aimc.experiments.analognets import _fingerprint
 
     base = AnalogNetsSettings()
-    hwa_only = base.replace(hwa_noise_scale=2.0, distill=0.5, hwa_epochs=3, bits=(8,),
+    hwa_only = base.replace(hwa_noise="programming", hwa_noise_scale=2.0, distill=0.0,
+                            hwa_epochs=3, bits=(8,),
                             adc_recalibrate=True)
     assert _fingerprint("kws", "fp", base) == _fingerprint("kws", "fp", hwa_only)
     assert _fingerprint("kws", "direct_8b", base) == _fingerprint("kws", "direct_8b", hwa_only)

@@ -40,20 +40,20 @@ def add_analognets(experiments: Any, int_at_least: Any) -> None:
     p.add_argument("--adc-gain", choices=("per-layer", "global"), default=None,
                    help="fixed ADC range: calibrated once per layer (default) or one global "
                         "±10 range for every layer")
-    p.add_argument("--hwa-epochs", type=int_at_least(0, "--hwa-epochs", 20), default=None,
-                   help="HWA fine-tuning epochs (default 20; quick 4)")
+    p.add_argument("--hwa-epochs", type=int_at_least(0, "--hwa-epochs", 80), default=None,
+                   help="HWA fine-tuning epochs (default 80; quick 4)")
     p.add_argument("--hwa-noise", choices=("programming", "device-state"), default=None,
-                   help="weight noise of HWA training: PCM programming noise (default) or "
-                        "the devices' drift-compensated state --hwa-noise-time s after "
-                        "programming (programming noise, drift spread, read noise)")
+                   help="weight noise of HWA training: the devices' state --hwa-noise-time s "
+                        "after programming (programming noise, drift spread, read noise; the "
+                        "default) or PCM programming noise only")
     p.add_argument("--hwa-noise-time", type=float, default=None, metavar="SECONDS",
                    help="time after programming for --hwa-noise device-state (default 86400)")
     p.add_argument("--hwa-noise-scale", type=float, default=None, metavar="S",
-                   help="programming-noise injection of HWA training in units of the PCM "
-                        "programming noise (default 1)")
+                   help="with --hwa-noise programming: the injected noise in units of the "
+                        "PCM programming noise (default 1)")
     p.add_argument("--distill", type=float, default=None, metavar="ALPHA",
                    help="weight in [0, 1] of distillation from the FP model during HWA "
-                        "training (default 0: off)")
+                        "training (default 0.5; 0: off)")
     p.add_argument("--distill-temperature", type=float, default=None, metavar="T",
                    help="temperature of the distillation loss (default 2)")
     add_run_options(p, int_at_least)

@@ -25,11 +25,17 @@ not against the paper's.
    ±10 range), programmed;
 3. ``hwa`` — the same calibration on the converted FP model (input ranges at
    init_std_alpha·std, as HWA training initialises them), then fine-tuned from the FP
-   weights for ``hwa_epochs`` with the same crossbar and the fixed ADC ranges in the
-   forward pass plus PCM-shaped programming-noise injection
-   (:class:`~aimc.config.ProgrammingWeightNoise`), Gaussian weight clipping at 2.5σ,
-   learned input ranges and output scales with channel-wise remapping (the recipe of
-   :func:`aimc.presets.rasch2023_hwa`), then programmed.
+   weights for ``hwa_epochs`` (80) with the same crossbar and the fixed ADC ranges in the
+   forward pass. Default recipe (drift-aware): every forward pass draws the weights the
+   programmed devices read 24 h after programming
+   (:class:`~aimc.config.DeviceStateWeightNoise`: programming noise, drift-exponent spread,
+   1/f read noise; the crossbar and its ADC see the drifted array, drift compensation acts
+   on the digital output scale, as on the chip), distillation from the FP model (α 0.5,
+   T 2), Gaussian weight clipping at 2.5σ, learned input ranges and output scales with
+   channel-wise remapping (the recipe of :func:`aimc.presets.rasch2023_hwa`); then
+   programmed. ``hwa_noise="programming"`` injects PCM programming noise only
+   (:class:`~aimc.config.ProgrammingWeightNoise`). What each part of the recipe does:
+   ``aimc reproduce analognets-recipes`` (:mod:`aimc.experiments.analognets_recipes`).
 
 Each analog model is programmed ``programmings`` times (independent seeds) and evaluated at
 each of ``times`` (s after programming) with global drift compensation; the cost of the HWA
@@ -129,7 +135,7 @@ class AnalogNetsSettings(ConfigBase):
     tasks: tuple[str, ...] = TASKS
     bits: tuple[int, ...] = (8, 6, 4)
     fp_epochs: int = 40
-    hwa_epochs: int = 20
+    hwa_epochs: int = 80
     batch: int = 32
     lr: float = 2e-3
     programmings: int = 10
@@ -140,10 +146,10 @@ class AnalogNetsSettings(ConfigBase):
     adc_quantile: float = 0.999
     adc_recalibrate: bool = False
     unsigned_dac: bool = True
-    hwa_noise: str = "programming"
+    hwa_noise: str = "device_state"
     hwa_noise_scale: float = 1.0
     hwa_noise_time: float = 86400.0
-    distill: float = 0.0
+    distill: float = 0.5
     distill_temperature: float = 2.0
     seed: int = 0
 

@@ -38,7 +38,8 @@ from aimc.experiments.run_folder import open_run_folder
 
 __all__ = ["RECIPES", "RecipeSettings", "run_recipes", "markdown_report", "summary_text"]
 
-#: name → (what it is, the HWA settings it runs with); every recipe names all four settings
+#: name → (what it is, the HWA settings it runs with); every recipe names the four HWA
+#: settings (noise, scale, epochs, distillation) so that changed defaults do not change it
 RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "prog20": ("programming noise, 20 epochs (the recipe of the run at c643474)",
                {"hwa_noise": "programming", "hwa_noise_scale": 1.0, "hwa_epochs": 20,
@@ -64,7 +65,15 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "state80_kd": ("device state at 24 h, distillation, 80 epochs (the default)",
                    {"hwa_noise": "device_state", "hwa_noise_scale": 1.0, "hwa_epochs": 80,
                     "distill": 0.5}),
+    "state80_kd_recal": ("as the default, ADC ranges calibrated again after training",
+                         {"hwa_noise": "device_state", "hwa_noise_scale": 1.0,
+                          "hwa_epochs": 80, "distill": 0.5, "adc_recalibrate": True}),
 }
+
+
+#: the HWA settings a recipe does not name, pinned (not the defaults, which may change)
+_FIXED: dict[str, Any] = {"adc_recalibrate": False, "hwa_noise_time": 86400.0,
+                          "distill_temperature": 2.0}
 
 
 @config
@@ -98,7 +107,7 @@ class RecipeSettings(ConfigBase):
         """The :class:`AnalogNetsSettings` of one recipe."""
         return AnalogNetsSettings(tasks=(self.task,), bits=self.bits,
                                   programmings=self.programmings, fp_epochs=self.fp_epochs,
-                                  seed=self.seed, **changes)
+                                  seed=self.seed, **{**_FIXED, **changes})
 
 
 def _recipes(settings: RecipeSettings, recipes: Mapping[str, tuple[str, dict[str, Any]]]
