@@ -529,10 +529,28 @@ def _run_reproduction(args: argparse.Namespace, prog: str, experiment: str, run:
     return 0
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so a run stops as on ^C (files stay whole)."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 def _run_experiment(prog: str, run: Any, saved: str) -> tuple[Any, int]:
-    """Run an experiment; map its errors to exit codes (2 input, 1 run failure, 130 ^C)."""
+    """Run an experiment; map its errors to exit codes (2 input, 1 run failure or a full
+    disk, 130 ^C, 143 SIGTERM). Every result file is written atomically (a temporary file,
+    then ``os.replace``), so a run stopped at any point — by ^C, SIGTERM, SIGKILL or a full
+    disk — leaves only whole files, and the same command resumes it."""
+    import errno
+    import signal
+    import threading
+
     from aimc.errors import CheckpointError, ConfigError, DataError, StateError, TrainingError
 
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return run(), 0
     except (DataError, ConfigError, StateError) as exc:
@@ -541,10 +559,21 @@ def _run_experiment(prog: str, run: Any, saved: str) -> tuple[Any, int]:
     except (TrainingError, CheckpointError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return None, 1
-    except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted; {saved}; run the same command again to resume",
+    except KeyboardInterrupt as exc:
+        how = "terminated (SIGTERM)" if isinstance(exc, _Terminated) else "interrupted"
+        print(f"\n{prog}: {how}; {saved}; run the same command again to resume",
               file=sys.stderr)
-        return None, 130
+        return None, 143 if isinstance(exc, _Terminated) else 130
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"{prog}: error: the disk is full ({exc}); {saved} (a file being written "
+              f"when space ran out was discarded); free space and run the same command "
+              f"again to resume", file=sys.stderr)
+        return None, 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _cmd_presets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
