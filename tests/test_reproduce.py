@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import io
 import json
 import random
@@ -532,3 +533,45 @@ def test_killed_or_terminated_process_resumes_to_the_same_numbers(
     assert "resuming: mlp_mnist fp_train done" in log
     resumed = json.loads((out / "metrics.json").read_text())
     assert _analog_numbers(resumed, "mlp_mnist") == _analog_numbers(full_run[1], "mlp_mnist")
+
+
+# ------------------------------------------------------------------- executors
+def _numbers(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {n: (wl["fp"], wl["direct"], wl["hwa_digital"], wl["hwa"])
+            for n, wl in metrics["workloads"].items()}
+
+
+def test_process_pool_executor_gives_the_serial_numbers(
+        full_run: tuple[Path, dict[str, Any]], data_root: Path, tmp_path: Path) -> None:
+    """Workloads as independent tasks in two worker processes: the metrics of the serial
+    run, because every random stream derives from (seed, workload, purpose, index)."""
+    spec = tiny("mlp_mnist", "transformer_sst2")
+    pooled = run(spec, tmp_path / "pool", data_root, executor="process", workers=2,
+                 threads=1)
+    ref = {n: v for n, v in _numbers(full_run[1]).items() if n in spec.workload_names}
+    assert _numbers(pooled) == ref
+    assert pooled["executor"] == {"kind": "process", "workers": 2, "address": None}
+    assert (tmp_path / "pool" / "report.md").is_file()
+    log = (tmp_path / "pool" / "run.log").read_text()
+    assert "running 2 workloads on executor 'process'" in log
+    assert "mlp_mnist: fp_train finished" in log and "transformer_sst2: hwa_eval finished" in log
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs ray")
+def test_ray_executor_gives_the_serial_numbers(
+        full_run: tuple[Path, dict[str, Any]], data_root: Path, tmp_path: Path) -> None:
+    """The same run on a local Ray instance with two workers: the serial numbers."""
+    spec = tiny("mlp_mnist", "transformer_sst2")
+    on_ray = run(spec, tmp_path / "ray", data_root, executor="ray", workers=2, threads=1)
+    ref = {n: v for n, v in _numbers(full_run[1]).items() if n in spec.workload_names}
+    assert _numbers(on_ray) == ref
+
+
+def test_cli_rejects_bad_executor_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["reproduce", "rasch2023", "--address", "auto"])
+    assert "with executor 'ray'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["reproduce", "rasch2023", "--workers", "0"])
+    assert "--workers" in capsys.readouterr().err

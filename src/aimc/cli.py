@@ -161,9 +161,19 @@ def _add_rasch2023(experiments: Any) -> None:
                         "aimc.experiments.rasch2023_spec)")
     p.add_argument("--device", default=None, metavar="DEV",
                    help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    p.add_argument("--executor", choices=("process", "serial", "ray"), default="process",
+                   help="how the workloads run: a local process pool (default; one worker "
+                        "per CPU, at most one per workload), serially in this process, or "
+                        "as Ray tasks (pip install ray); the numbers are the same")
+    p.add_argument("--workers", type=_int_at_least(1, "--workers", 2), default=None,
+                   help="parallel workloads (default: min(workloads, CPUs))")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="an existing Ray cluster for --executor ray (e.g. auto or "
+                        "ray://host:10001; default: start a local Ray instance)")
     p.add_argument("--threads", type=_int_at_least(1, "--threads", 1), default=None,
-                   help="torch intra-op threads (default: the CPUs this process may use; on "
-                        "a busy shared machine --threads 1 avoids spin-waiting threads)")
+                   help="torch intra-op threads (default: the CPUs this process may use, "
+                        "divided among the workers; on a busy shared machine --threads 1 "
+                        "avoids spin-waiting threads)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.add_argument("--allow-other-code", action="store_true",
                    help="resume a run folder that other code (another commit, or uncommitted "
@@ -433,8 +443,11 @@ def _cmd_rasch2023(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     from aimc.experiments.rasch2023_report import summary_text
 
     prog = "aimc reproduce rasch2023"
+    from aimc.experiments.executor import check_executor
+
     try:
         spec = _rasch2023_spec(args)
+        check_executor(args.executor, args.workers, args.address)
     except ConfigError as exc:
         parser.error(str(exc))
     _limit_threads()
@@ -446,7 +459,9 @@ def _cmd_rasch2023(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     metrics, code = _run_experiment(
         prog, lambda: run_rasch2023(spec, args.out, data_root=args.data, device=args.device,
                                     show_progress=not args.no_progress, command=command,
-                                    allow_other_code=args.allow_other_code),
+                                    allow_other_code=args.allow_other_code,
+                                    executor=args.executor, workers=args.workers,
+                                    address=args.address, threads=args.threads),
         f"finished steps and the last epoch/repeat are saved in {args.out}")
     if metrics is None:
         return code

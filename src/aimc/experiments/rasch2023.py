@@ -524,11 +524,25 @@ def summarise(spec: RunSpec, name: str, results: dict[str, dict[str, Any]]) -> d
 
 
 # --------------------------------------------------------------------------- the run
+def _workload_task(task: tuple[dict[str, Any], str, str, str | None, str]
+                   ) -> dict[str, dict[str, Any]]:
+    """One workload's four steps in a worker of :func:`aimc.experiments.executor.run_tasks`
+    (its log lines go to stderr, prefixed with the workload, and to ``OUT/run.log``)."""
+    spec_dict, name, out, data_root, device = task
+    spec = RunSpec.from_dict(spec_dict)
+    store = _Store(Path(out), lambda m: print(f"[{name}] {m}", file=sys.stderr, flush=True))
+    with torch.random.fork_rng(devices=[]):
+        return _Workload(spec, spec.workload(name), store, data_root, torch.device(device),
+                         False).run()
+
+
 def run_rasch2023(spec: RunSpec, out_dir: str | os.PathLike[str], *,
                   data_root: str | os.PathLike[str] | None = None,
                   device: str | torch.device | None = None, show_progress: bool = True,
                   log: Log | None = None, command: str | None = None,
-                  allow_other_code: bool = False) -> dict[str, Any]:
+                  allow_other_code: bool = False, executor: str = "serial",
+                  workers: int | None = None, address: str | None = None,
+                  threads: int | None = None) -> dict[str, Any]:
     """Run (or resume) the benchmark; write ``config.json``, ``metrics.json``, plots, report.
 
     Args:
@@ -543,6 +557,12 @@ def run_rasch2023(spec: RunSpec, out_dir: str | os.PathLike[str], *,
         command: the command line, for the report's "re-run" section.
         allow_other_code: resume a run folder started by other code (see
             :func:`~aimc.experiments.provenance.claim_run_folder`).
+        executor, workers, address, threads: run the workloads as independent tasks
+            (:func:`aimc.experiments.executor.run_tasks`: ``"serial"`` in this process,
+            ``"process"`` in a local pool, ``"ray"`` on a Ray cluster); every random
+            stream derives from (seed, workload, purpose, index), so the numbers are the
+            same under every executor. Parallel workers show no progress bars and use
+            ``threads`` torch threads each (default: CPUs / workers).
 
     Returns:
         The metrics dict (also in ``OUT/metrics.json``).
@@ -555,7 +575,9 @@ def run_rasch2023(spec: RunSpec, out_dir: str | os.PathLike[str], *,
         CheckpointError: a file in the run folder is corrupt (the message says which).
     """
     from aimc.experiments import rasch2023_report as report
+    from aimc.experiments.executor import check_executor, run_tasks
 
+    check_executor(executor, workers, address)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     history = claim_run_folder(out, allow_other_code=allow_other_code)
@@ -581,12 +603,25 @@ def run_rasch2023(spec: RunSpec, out_dir: str | os.PathLike[str], *,
         "presets": {"direct": spec.direct_preset, "hwa": spec.hwa_preset},
         "workloads": {},
     }
-    with torch.random.fork_rng(devices=[]):
-        for w in spec.workloads:
-            results = _Workload(spec, w, store, data_root, dev, show_progress).run()
+    if executor == "serial":
+        with torch.random.fork_rng(devices=[]):
+            for w in spec.workloads:
+                results = _Workload(spec, w, store, data_root, dev, show_progress).run()
+                metrics["workloads"][w.name] = summarise(spec, w.name, results)
+                metrics["wall_time_s"] = round(time.perf_counter() - t_start, 3)
+                report.write_outputs(out, metrics)  # partial results are visible early
+    else:
+        root = None if data_root is None else os.fspath(data_root)
+        tasks = [(spec.to_dict(), w.name, os.fspath(out), root, str(dev))
+                 for w in spec.workloads]
+        store.log(f"running {len(tasks)} workloads on executor {executor!r}"
+                  + (f" ({workers} workers)" if workers else ""))
+        for w, results in zip(spec.workloads, run_tasks(_workload_task, tasks,
+                                                        executor=executor, workers=workers,
+                                                        address=address, threads=threads),
+                              strict=True):
             metrics["workloads"][w.name] = summarise(spec, w.name, results)
-            metrics["wall_time_s"] = round(time.perf_counter() - t_start, 3)
-            report.write_outputs(out, metrics)  # partial results are visible early
+    metrics["executor"] = {"kind": executor, "workers": workers, "address": address}
     metrics["wall_time_s"] = round(time.perf_counter() - t_start, 3)
     metrics["compute_time_s"] = round(sum(
         s["wall_time_s"] or 0.0 for wl in metrics["workloads"].values()
