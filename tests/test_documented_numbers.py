@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from aimc.experiments import (
+    analognets_recipes,
     analognets_report,
     diehlcook2015_report,
     nandakumar2020_report,
@@ -69,6 +70,8 @@ def _render(run: str) -> str:
         r = analognets_report
         names = {"accuracy": r.ACCURACY_PLOT, "energy": r.ENERGY_PLOT}
         return r.markdown_report(m, plots=_plots(run, names))
+    if run == "analognets_recipes":
+        return analognets_recipes.markdown_report(m)
     raise AssertionError(f"no renderer known for docs/results/{run}: add it here")
 
 
@@ -79,7 +82,7 @@ def test_every_stored_run_is_checked() -> None:
     assert set(RUNS) == {"demo", "nandakumar2020", "rasch2023_quick", "analognets",
                          "rasch2023_sensitivity_quick", "diehlcook2015",
                          "diehlcook2015_quick", "diehlcook2015_100x3", "diehlcook2015_devices",
-                         "nandakumar2020-snn"}
+                         "diehlcook2015_seed1", "nandakumar2020-snn", "analognets_recipes"}
 
 
 @pytest.mark.parametrize("run", RUNS)
