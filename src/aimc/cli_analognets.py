@@ -69,15 +69,9 @@ def _cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     prog = "aimc reproduce analognets"
     try:
         base = AnalogNetsSettings.quick() if args.quick else AnalogNetsSettings()
-        changes: dict[str, Any] = {}
+        changes = _shared_changes(args)
         if args.task is not None:
             changes["tasks"] = comma_list(args.task, str, "--task", "kws,vww")
-        if args.bits is not None:
-            changes["bits"] = comma_list(args.bits, int, "--bits", "8,4")
-        if args.programmings is not None:
-            changes["programmings"] = args.programmings
-        if args.seed is not None:
-            changes["seed"] = args.seed
         if args.adc_gain is not None:
             changes["adc_gain"] = args.adc_gain.replace("-", "_")
         if args.hwa_noise is not None:
@@ -92,6 +86,18 @@ def _cmd(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     out = args.out or ("runs/analognets_quick" if args.quick else "runs/analognets")
     return _run_reproduction(args, prog, "analognets", run_analognets, settings, out,
                              f"finished stages are in {out}/arms", summary_text)
+
+
+def _shared_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """--bits, --programmings and --seed, as both sub-commands take them."""
+    changes: dict[str, Any] = {}
+    if args.bits is not None:
+        changes["bits"] = comma_list(args.bits, int, "--bits", "8,4")
+    if args.programmings is not None:
+        changes["programmings"] = args.programmings
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    return changes
 
 
 def add_analognets_recipes(experiments: Any, int_at_least: Any) -> None:
@@ -128,15 +134,9 @@ def _cmd_recipes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     from aimc.experiments.analognets_recipes import RecipeSettings, run_recipes, summary_text
 
     try:
-        changes: dict[str, Any] = {"task": args.task}
-        if args.bits is not None:
-            changes["bits"] = comma_list(args.bits, int, "--bits", "8,4")
+        changes = {"task": args.task, **_shared_changes(args)}
         if args.recipes is not None:
             changes["recipes"] = comma_list(args.recipes, str, "--recipes", "prog20,state80_kd")
-        if args.programmings is not None:
-            changes["programmings"] = args.programmings
-        if args.seed is not None:
-            changes["seed"] = args.seed
         settings = RecipeSettings(**changes)
     except ConfigError as exc:
         parser.error(str(exc))

@@ -38,36 +38,32 @@ from aimc.experiments.run_folder import open_run_folder
 
 __all__ = ["RECIPES", "RecipeSettings", "run_recipes", "markdown_report", "summary_text"]
 
+def _hwa(noise: str, epochs: int, distill: float, scale: float = 1.0,
+         **extra: Any) -> dict[str, Any]:
+    """One recipe's HWA settings: all four named (noise, scale, epochs, distillation)."""
+    return {"hwa_noise": noise, "hwa_noise_scale": scale, "hwa_epochs": epochs,
+            "distill": distill, **extra}
+
+
 #: name → (what it is, the HWA settings it runs with); every recipe names the four HWA
-#: settings (noise, scale, epochs, distillation) so that changed defaults do not change it
+#: settings so that changed defaults do not change it
 RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "prog20": ("programming noise, 20 epochs (the recipe of the run at c643474)",
-               {"hwa_noise": "programming", "hwa_noise_scale": 1.0, "hwa_epochs": 20,
-                "distill": 0.0}),
+               _hwa("programming", 20, 0.0)),
     "prog20_kd": ("+ distillation from the FP model (α 0.5, T 2)",
-                  {"hwa_noise": "programming", "hwa_noise_scale": 1.0, "hwa_epochs": 20,
-                   "distill": 0.5}),
+                  _hwa("programming", 20, 0.5)),
     "prog2x20_kd": ("programming noise × 2, distillation, 20 epochs",
-                    {"hwa_noise": "programming", "hwa_noise_scale": 2.0, "hwa_epochs": 20,
-                     "distill": 0.5}),
-    "prog40_kd": ("programming noise, distillation, 40 epochs",
-                  {"hwa_noise": "programming", "hwa_noise_scale": 1.0, "hwa_epochs": 40,
-                   "distill": 0.5}),
-    "prog80_kd": ("programming noise, distillation, 80 epochs",
-                  {"hwa_noise": "programming", "hwa_noise_scale": 1.0, "hwa_epochs": 80,
-                   "distill": 0.5}),
+                    _hwa("programming", 20, 0.5, scale=2.0)),
+    "prog40_kd": ("programming noise, distillation, 40 epochs", _hwa("programming", 40, 0.5)),
+    "prog80_kd": ("programming noise, distillation, 80 epochs", _hwa("programming", 80, 0.5)),
     "state20": ("device state at 24 h (drift spread, read noise), 20 epochs",
-                {"hwa_noise": "device_state", "hwa_noise_scale": 1.0, "hwa_epochs": 20,
-                 "distill": 0.0}),
+                _hwa("device_state", 20, 0.0)),
     "state40_kd": ("device state at 24 h, distillation, 40 epochs",
-                   {"hwa_noise": "device_state", "hwa_noise_scale": 1.0, "hwa_epochs": 40,
-                    "distill": 0.5}),
+                   _hwa("device_state", 40, 0.5)),
     "state80_kd": ("device state at 24 h, distillation, 80 epochs (the default)",
-                   {"hwa_noise": "device_state", "hwa_noise_scale": 1.0, "hwa_epochs": 80,
-                    "distill": 0.5}),
+                   _hwa("device_state", 80, 0.5)),
     "state80_kd_recal": ("as the default, ADC ranges calibrated again after training",
-                         {"hwa_noise": "device_state", "hwa_noise_scale": 1.0,
-                          "hwa_epochs": 80, "distill": 0.5, "adc_recalibrate": True}),
+                         _hwa("device_state", 80, 0.5, adc_recalibrate=True)),
 }
 
 
