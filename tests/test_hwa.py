@@ -236,6 +236,7 @@ def test_lstm_hwa_training_during_input_range_initialisation() -> None:
     # after the initialisation phase the ranges learn from gradients
     for a in arrays:
         a.input_range_batches.fill_(100)
+        a.sync_range_batches()
     out, _ = lstm(torch.randn(4, 7, 6))
     out.pow(2).mean().backward()
     assert all(a.input_range.grad is not None for a in arrays)

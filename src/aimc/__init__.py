@@ -12,6 +12,7 @@ Quick start::
 from aimc import models, onchip, optim, presets, train, units
 from aimc.adc_ranges import calibrate_adc_ranges
 from aimc.checkpoint import load_checkpoint, save_checkpoint
+from aimc.compiled import compile
 from aimc.config import AnalogConfig
 from aimc.convert import analog_layers, convert_to_analog, convert_to_digital
 from aimc.errors import (
@@ -42,7 +43,7 @@ __all__ = [
     "program", "set_time", "at_time", "calibrate_input_ranges", "tile_arrays",
     "calibrate_adc_ranges", "nonnegative_input_layers",
     "set_noise_generator", "replace_config",
-    "save_checkpoint", "load_checkpoint",
+    "save_checkpoint", "load_checkpoint", "compile",
     "AimcError", "ConfigError", "StateError", "ShapeError", "CheckpointError", "DataError",
     "TrainingError",
     "__version__",

@@ -172,12 +172,14 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[Any], *,
     try:
         for a in arrays:
             a.input_range_batches.zero_()
+            a.sync_range_batches()
             a._calibrating = (method, quantile)
         run_eval_batches(model, batches, limit, "calibrate_input_ranges")
     except BaseException:
         for a, r, n in saved:  # a failed calibration leaves the model as it was
             a.input_range.copy_(r)
             a.input_range_batches.copy_(n)
+            a.sync_range_batches()
         raise
     finally:
         for a in arrays:
@@ -186,4 +188,5 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[Any], *,
         cfg = a.config.input_range
         if cfg is not None:
             a.input_range_batches.fill_(max(int(a.input_range_batches), cfg.init_from_data))
+            a.sync_range_batches()
     return model

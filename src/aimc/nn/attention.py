@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from aimc.config import AnalogConfig
 from aimc.errors import ConfigError, ShapeError
-from aimc.nn.base import AnalogLayerMixin, resolve_config
+from aimc.nn.base import AnalogLayerMixin, make_tile_array, resolve_config
 from aimc.physics.geometry import LinearGeometry
 from aimc.tile.array import TileArray
 
@@ -53,8 +53,8 @@ class AnalogMultiheadAttention(AnalogLayerMixin, nn.MultiheadAttention):
         ref = self.out_proj.weight
         sizes = {"q": embed_dim, "k": self.kdim, "v": self.vdim}
         self.proj_tiles = nn.ModuleDict({
-            key: TileArray(LinearGeometry(size, embed_dim, max_rows), self.analog_config,
-                           device=ref.device, dtype=ref.dtype)
+            key: make_tile_array(LinearGeometry(size, embed_dim, max_rows), self.analog_config,
+                                 device=ref.device, dtype=ref.dtype)
             for key, size in sizes.items()})
         self._register_checkpoint_validation()
 

@@ -10,10 +10,24 @@ from torch import Tensor, nn
 from aimc.config import AnalogConfig
 from aimc.errors import ConfigError, ShapeError
 from aimc.onchip.registry import register_weight
+from aimc.onchip.state import OnChipState
+from aimc.physics.geometry import TileGeometry
 from aimc.tile.array import TileArray
 from aimc.tile.validate import validate_state_dict_hook
 
-__all__ = ["AnalogLayerMixin", "resolve_config"]
+__all__ = ["AnalogLayerMixin", "make_tile_array", "resolve_config"]
+
+
+def make_tile_array(geometry: TileGeometry, config: AnalogConfig, *,
+                    device: torch.device | str | None = None,
+                    dtype: torch.dtype | None = None) -> TileArray:
+    """A layer's :class:`TileArray`, with its on-chip training state when
+    ``config.on_chip`` is set (the layer, not the tile, knows about on-chip training)."""
+    tiles = TileArray(geometry, config, device=device, dtype=dtype)
+    if config.on_chip is not None:
+        tiles.onchip = OnChipState(config.on_chip, config.forward, geometry, device=device,
+                                   dtype=dtype)
+    return tiles
 
 
 def resolve_config(config: AnalogConfig | None) -> AnalogConfig:

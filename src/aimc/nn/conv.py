@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aimc.config import AnalogConfig
-from aimc.nn.base import AnalogLayerMixin, resolve_config
+from aimc.nn.base import AnalogLayerMixin, make_tile_array, resolve_config
 from aimc.physics.geometry import ConvGeometry
 from aimc.tile.array import TileArray
 
@@ -37,8 +37,8 @@ class _AnalogConvNd(AnalogLayerMixin):
         geometry = ConvGeometry(conv.in_channels, conv.out_channels, tuple(conv.kernel_size),
                                 conv.groups, self.analog_config.mapping.tiles.max_rows,
                                 tuple(conv.stride), padding, tuple(conv.dilation))
-        self.tiles = TileArray(geometry, self.analog_config, device=self.weight.device,
-                               dtype=self.weight.dtype)
+        self.tiles = make_tile_array(geometry, self.analog_config, device=self.weight.device,
+                                     dtype=self.weight.dtype)
         self._register_checkpoint_validation()
 
     def tile_weights(self) -> Iterator[tuple[str, TileArray, Tensor]]:

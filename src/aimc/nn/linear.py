@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from aimc.config import AnalogConfig
-from aimc.nn.base import AnalogLayerMixin, resolve_config
+from aimc.nn.base import AnalogLayerMixin, make_tile_array, resolve_config
 from aimc.physics.geometry import LinearGeometry
 from aimc.tile.array import TileArray
 
@@ -32,8 +32,8 @@ class AnalogLinear(AnalogLayerMixin, nn.Linear):
         self.analog_config = resolve_config(config)
         geometry = LinearGeometry(in_features, out_features,
                                   self.analog_config.mapping.tiles.max_rows)
-        self.tiles = TileArray(geometry, self.analog_config, device=self.weight.device,
-                               dtype=self.weight.dtype)
+        self.tiles = make_tile_array(geometry, self.analog_config, device=self.weight.device,
+                                     dtype=self.weight.dtype)
         self._register_checkpoint_validation()
 
     def tile_weights(self) -> Iterator[tuple[str, TileArray, Tensor]]:

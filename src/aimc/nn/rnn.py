@@ -21,7 +21,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from aimc.config import AnalogConfig
 from aimc.errors import ConfigError, ShapeError
-from aimc.nn.base import AnalogLayerMixin, resolve_config
+from aimc.nn.base import AnalogLayerMixin, make_tile_array, resolve_config
 from aimc.physics.geometry import LinearGeometry
 from aimc.tile.array import TileArray
 
@@ -69,8 +69,9 @@ class _AnalogRNNBase(AnalogLayerMixin):
         ref = rnn.weight_ih_l0
         for name, weight in self._named_weights():
             out, inp = weight.shape
-            arrays[name] = TileArray(LinearGeometry(inp, out, max_rows), self.analog_config,
-                                     device=ref.device, dtype=ref.dtype)
+            arrays[name] = make_tile_array(LinearGeometry(inp, out, max_rows),
+                                           self.analog_config, device=ref.device,
+                                           dtype=ref.dtype)
         self.tile_arrays = nn.ModuleDict(arrays)
         self._register_checkpoint_validation()
 

@@ -19,7 +19,7 @@ The layer's weight parameter mirrors the devices: after every step it is overwri
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from aimc.config.onchip import InSituSGD, MixedPrecision, OnChipTraining, TikiTaka
 from aimc.config.periphery import AbsMaxNoiseManagement, IOConfig
 from aimc.errors import CheckpointError, StateError
+from aimc.onchip.autograd import OnChipMVM
 from aimc.onchip.cells import CellArray, make_cell_array
 from aimc.onchip.pulses import (
     SparseCounts,
@@ -38,6 +39,9 @@ from aimc.onchip.pulses import (
 from aimc.physics._indexing import flat_nonzero
 from aimc.physics.geometry import ConvGeometry, LinearGeometry, TileGeometry
 from aimc.physics.periphery import adc, dac
+
+if TYPE_CHECKING:
+    from aimc.tile.array import TileArray
 
 __all__ = ["OnChipState", "COUNTERS"]
 
@@ -94,6 +98,16 @@ class OnChipState(nn.Module):
         self._records: list[tuple[Tensor, Tensor]] = []
         self._row_starts: Tensor | None = None  # row · in_features, for column positions
         self._out_scale: tuple[float, Tensor] | None = None  # (crossbar_scale, (tiles, out))
+
+    # ------------------------------------------------------------------ forward
+    def differentiable_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None,
+                               tiles: TileArray) -> Tensor:
+        """The layer's MVM whose backward records (x, δ) for :meth:`step` (:class:`OnChipMVM`).
+
+        Runs eagerly under ``torch.compile``: the record is a side effect of the backward
+        pass, which a compiled graph cannot hold (the rest of the model stays compiled).
+        """
+        return _on_chip_mvm(x, weight, bias, tiles)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -569,3 +583,8 @@ def _fold(col: Tensor, x_shape: torch.Size, g: ConvGeometry) -> Tensor:
         raise StateError(f"internal: conv input gradient has shape {tuple(out.shape)}, "
                          f"expected {tuple(x_shape)}")
     return out.contiguous()
+
+
+@torch.compiler.disable
+def _on_chip_mvm(x: Tensor, weight: Tensor, bias: Tensor | None, tiles: TileArray) -> Tensor:
+    return OnChipMVM.apply(x, weight, bias, tiles)

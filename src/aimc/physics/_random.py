@@ -13,4 +13,9 @@ def randn_like(t: Tensor, generator: torch.Generator | None = None) -> Tensor:
     contiguous outputs, and filling a strided view (e.g. a transposed tile layout) is about
     5× slower.
     """
+    if generator is None or torch.compiler.is_compiling():
+        # torch.compile cannot trace a draw from an explicit generator (nor the argument
+        # generator=None): compiled code draws from the global RNG (seeded by
+        # torch.manual_seed), whose stream differs from eager's anyway
+        return torch.randn(t.shape, dtype=t.dtype, device=t.device)
     return torch.randn(t.shape, dtype=t.dtype, device=t.device, generator=generator)

@@ -11,6 +11,12 @@ gradient, so the backward pass is the ideal one (aihwkit HWA semantics).
 Two code paths compute the same function: an autograd path (training) and an in-place,
 allocation-light path used when no gradient is needed (inference). Both draw the noise in
 the same order, so a seed gives the same result on either path.
+
+Under ``torch.compile`` the out-of-place (autograd) path runs in every mode, and iterative
+bound management runs a fixed number of masked passes instead of a data-dependent loop:
+both trace into one graph without breaks, and the compiler fuses the periphery's
+elementwise steps (the in-place path's ``out=`` views and early exits exist to save eager
+allocations and passes, which a compiler does by itself).
 """
 
 from __future__ import annotations
@@ -62,16 +68,21 @@ def _fast_bf16(device: torch.device) -> bool:
     """Whether ``device`` has fast bfloat16 matmuls (cached per device type)."""
     kind = device.type
     if kind not in _FAST_BF16:
-        if kind == "cuda":
-            _FAST_BF16[kind] = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-        elif kind == "cpu":
-            cpu = getattr(torch, "cpu", None)
-            checks = [getattr(cpu, name, None) for name in
-                      ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-            _FAST_BF16[kind] = any(bool(check()) for check in checks if check is not None)
-        else:
-            _FAST_BF16[kind] = False
+        _FAST_BF16[kind] = _probe_fast_bf16(kind)
     return _FAST_BF16[kind]
+
+
+@torch.compiler.assume_constant_result
+def _probe_fast_bf16(kind: str) -> bool:
+    """The hardware query behind :func:`_fast_bf16` (a constant under ``torch.compile``)."""
+    if kind == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if kind == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        checks = [getattr(cpu, name, None) for name in
+                  ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        return any(bool(check()) for check in checks if check is not None)
+    return False
 
 
 #: "auto" keeps the layer's dtype for calls with fewer multiply-accumulates than this:
@@ -123,7 +134,8 @@ def _crossbar(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig, geom: T
     """Crossbar of x·in_mul; returns (y, step) with the ADC output equal to y·step."""
     if pert is None:
         pert = PerturbationWeights(w.dtype)
-    if _needs_grad(x, w) or (in_mul is not None and in_mul.requires_grad):
+    if (_needs_grad(x, w) or (in_mul is not None and in_mul.requires_grad)
+            or torch.compiler.is_compiling()):
         xs = x if in_mul is None else x * in_mul
         return _crossbar_autograd(xs, w, io, geom, generator, pert, observe), 1.0
     return _crossbar_inplace(x, in_mul, w, io, geom, generator, pert, observe=observe)
@@ -222,14 +234,19 @@ def _apply_perturbation(y: Tensor, xq: Tensor, w: Tensor, y_f: Tensor | None, io
         std = var.mul_(rn * rn)
         if on > 0:
             std.add_(on * on)
-        noise = torch.randn(std.shape, dtype=y.dtype, device=y.device, generator=generator)
-        y.addcmul_(noise, std.sqrt_())
+        y.addcmul_(randn_like(y, generator), std.sqrt_())
     elif on > 0:
         y.add_(randn_like(y, generator), alpha=on)
 
 
 def _stack_pair(x: Tensor, dim: int, first, second) -> Tensor:  # type: ignore[no-untyped-def]
-    """Tensor with ``first(out=…)`` and ``second(out=…)`` written side by side along ``dim``."""
+    """Tensor with ``first(out=…)`` and ``second(out=…)`` written side by side along ``dim``.
+
+    Under ``torch.compile`` (which cannot write into strided ``out=`` views) a ``cat`` of
+    the two results, which the compiler fuses the same way.
+    """
+    if torch.compiler.is_compiling():
+        return torch.cat([first(None), second(None)], dim=dim)
     shape = list(x.shape)
     n = shape[dim]
     shape[dim] = 2 * n
@@ -349,7 +366,8 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
         else:  # x/scale is taken in the crossbar's DAC pass (one pass over x, not two)
             in_mul = nm_scale.reciprocal()
     y, step = _crossbar(x, in_mul, w, io, geom, generator, pert, observe)
-    if isinstance(io.bound_management, IterativeBoundManagement) and _may_saturate(y, step, io):
+    if isinstance(io.bound_management, IterativeBoundManagement) and (
+            torch.compiler.is_compiling() or _may_saturate(y, step, io)):
         y = y if step == 1.0 else y * step
         step = 1.0
         # the managed input as x/scale (not x·(1/scale)): halving then puts DAC ties where
@@ -454,6 +472,8 @@ def _iterative_bound_management(x: Tensor, w: Tensor, y: Tensor, nm_scale: Tenso
             keep_shape[d] = y.shape[d]
     factor = torch.ones(keep_shape, dtype=y.dtype, device=y.device)
     dac_step = io.dac.step_size
+    if torch.compiler.is_compiling():
+        return _masked_bound_management(x, w, y, factor, nm_scale, bound, io, geom, generator)
     current = 1.0
     while True:
         saturated = (y.detach().abs() >= bound).amax(dim=geom.out_vector_dims, keepdim=True)
@@ -465,6 +485,41 @@ def _iterative_bound_management(x: Tensor, w: Tensor, y: Tensor, nm_scale: Tenso
         factor = torch.where(saturated, factor * 2.0, factor)
         in_factor = factor.view(_in_shape(x, geom))
         y_new, step = _crossbar(x / in_factor, None, w, io, geom, generator)
+        y_new = y_new if step == 1.0 else y_new * step
+        y = torch.where(saturated, y_new, y)
+    return y, factor * nm_scale
+
+
+def bound_management_passes(io: IOConfig) -> int:
+    """The most halvings :func:`_iterative_bound_management` can make under ``io``.
+
+    A halving is allowed while the accumulated factor 2^k stays ≤ ``max_factor`` and the
+    effective DAC step u·2^k stays ≤ ``max_res``.
+    """
+    bm = io.bound_management
+    assert isinstance(bm, IterativeBoundManagement)
+    dac_step = io.dac.step_size
+    k, current = 0, 2.0
+    while current <= bm.max_factor and not (dac_step > 0 and dac_step * current > bm.max_res):
+        k, current = k + 1, current * 2.0
+    return k
+
+
+def _masked_bound_management(x: Tensor, w: Tensor, y: Tensor, factor: Tensor,
+                             nm_scale: Tensor | float, bound: float, io: IOConfig,
+                             geom: TileGeometry, generator: torch.Generator | None
+                             ) -> tuple[Tensor, Tensor | float]:
+    """:func:`_iterative_bound_management` as a fixed number of masked passes (compiled).
+
+    Every pass recomputes all vectors and keeps the new output only where the previous
+    one saturated; a pass in which nothing saturated changes nothing, so the result is the
+    eager loop's (which stops at the first such pass), with more noise drawn.
+    """
+    for _ in range(bound_management_passes(io)):
+        saturated = (y.detach().abs() >= bound).amax(dim=geom.out_vector_dims, keepdim=True)
+        factor = torch.where(saturated, factor * 2.0, factor)
+        y_new, step = _crossbar(x / factor.view(_in_shape(x, geom)), None, w, io, geom,
+                                generator)
         y_new = y_new if step == 1.0 else y_new * step
         y = torch.where(saturated, y_new, y)
     return y, factor * nm_scale

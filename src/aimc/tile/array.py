@@ -42,8 +42,6 @@ from aimc.config import (
     PerTileScaling,
 )
 from aimc.errors import CheckpointError, ConfigError, StateError
-from aimc.onchip.autograd import OnChipMVM
-from aimc.onchip.state import OnChipState
 from aimc.physics.devices import conductances_at, drift, program_conductances
 from aimc.physics.geometry import LinearGeometry, TileGeometry
 from aimc.physics.mapping import conductances_to_weights, weights_to_conductances
@@ -118,6 +116,7 @@ class TileArray(nn.Module):
         #: operation counters for the cost model (aimc.cost.count_costs); None: not counting
         self.counters: TileCounters | None = None
         self._calibration_checked = False
+        self.sync_range_batches(0)  # Python mirror of input_range_batches
         self._calibrating: tuple[str, float] | None = None  # set by calibrate_input_ranges
         #: collects |ADC input| statistics while aimc.calibrate_adc_ranges runs, else None
         self.adc_calibration: AdcInputCollector | None = None
@@ -125,11 +124,10 @@ class TileArray(nn.Module):
         #: Not saved in checkpoints (generators are not tensors); see aimc.set_noise_generator.
         self.noise_generator: torch.Generator | None = None
         self._eval_cache: tuple[Any, Tensor, Tensor | None, Any] | None = None
-        #: the on-chip training state (devices, accumulators) when ``config.on_chip`` is set
-        self.onchip: OnChipState | None = None
-        if config.on_chip is not None:
-            self.onchip = OnChipState(config.on_chip, config.forward, geometry, device=device,
-                                      dtype=dtype)
+        #: the training state that owns the weight when ``config.on_chip`` is set (an
+        #: :class:`aimc.onchip.OnChipState`, attached by the layer that builds this array:
+        #: the tile knows only the :class:`WeightTrainer` protocol)
+        self.onchip: WeightTrainer | None = None
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -191,6 +189,45 @@ class TileArray(nn.Module):
             else:
                 self.input_range.copy_(new)
             self.input_range_batches += 1
+            self.sync_range_batches(self._range_batches_seen + 1)
+
+    @torch.compiler.disable
+    def _initialise_input_range(self, x_tiles: Tensor) -> Tensor:
+        """One batch of the data initialisation of r; returns the r to use in this call.
+
+        r is not learned in such a call, and a copy keeps later in-place updates (e.g. the
+        next LSTM time step) out of the graph. Runs eagerly under ``torch.compile`` (one
+        graph break per call during the first ``init_from_data`` batches; the compiled
+        graph after them has none).
+        """
+        self._update_input_range(x_tiles)
+        assert self.input_range is not None
+        return self.input_range.detach().clone()
+
+    @torch.compiler.disable
+    def _warn_uncalibrated(self) -> None:
+        if not self._calibration_checked:
+            self._calibration_checked = True
+            ir = self.config.input_range
+            warnings.warn(
+                f"input ranges were never initialised from data, so r = "
+                f"{ir.init_value if ir else None} is used; call aimc.calibrate_input_ranges("
+                "model, batches) after conversion (or train analog) for a meaningful DAC "
+                "range", stacklevel=4)
+
+    def sync_range_batches(self, batches: int | None = None) -> None:
+        """Mirror ``input_range_batches`` in Python state (re-read it, or set it to ``batches``).
+
+        The forward pass reads only the mirror's two flags (any data seen; initialisation
+        done), never the tensor: reading it is a graph break under ``torch.compile``, and a
+        guard on a counter would recompile on every batch. Call this after writing the
+        buffer directly.
+        """
+        n = int(self.input_range_batches) if batches is None else batches
+        ir = self.config.input_range
+        self._range_batches_seen = n
+        self._ranges_seen = n > 0
+        self._ranges_ready = ir is None or n >= ir.init_from_data
 
     def _tile_dim(self) -> int:
         return 0 if isinstance(self.geometry, LinearGeometry) else 1
@@ -210,23 +247,20 @@ class TileArray(nn.Module):
             self._update_input_range(x_tiles, *self._calibrating)
         elif ir is not None and ir.init_from_data > 0:
             if self.training:
-                if int(self.input_range_batches) < ir.init_from_data:
-                    self._update_input_range(x_tiles)
-                    # initialising from data: r is not learned in this call, and a copy keeps
-                    # later in-place updates (e.g. the next LSTM time step) out of the graph
-                    input_range = self.input_range.detach().clone()
-            elif not self._calibration_checked:
-                self._calibration_checked = True
-                if int(self.input_range_batches) == 0:
-                    warnings.warn(
-                        f"input ranges were never initialised from data, so r = "
-                        f"{ir.init_value} is used; call aimc.calibrate_input_ranges(model, "
-                        "batches) after conversion (or train analog) for a meaningful DAC "
-                        "range", stacklevel=3)
+                if not self._ranges_ready:
+                    input_range = self._initialise_input_range(x_tiles)
+            elif not self._ranges_seen:
+                self._warn_uncalibrated()  # once; runs eagerly (compiled: a graph break)
         observe = self._mvm_observer(x_tiles, weight)
         vectors = x_tiles.shape[g.batch_dim] * math.prod(x_tiles.shape[3:])
         if self.is_programmed and not self.training:
             io = self.config.forward
+            if torch.compiler.is_compiling():  # no cache, no in-place path: one fused graph
+                out_scale, input_range = self._programmed_scales()
+                return analog_mvm(x_tiles, self.weight_now, io, g, out_scale=out_scale,
+                                  input_range=input_range,
+                                  pert=self._cached_perturbation_weights(vectors), bias=bias,
+                                  generator=self.noise_generator, observe=observe)
             out_scale, input_range, factors = self._eval_scales()
             pert = self._cached_perturbation_weights(vectors)
             if factors is not None and not (torch.is_grad_enabled() and x.requires_grad):
@@ -242,7 +276,7 @@ class TileArray(nn.Module):
             # every differentiable forward (train or eval mode) goes through the on-chip
             # function: the weight never gets an autograd gradient, its update is the pulses
             if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
-                return OnChipMVM.apply(x, weight, bias, self)
+                return onchip.differentiable_forward(x, weight, bias, self)
         return self._digital_weight_forward(x_tiles, weight, bias, input_range, vectors,
                                             observe)
 
@@ -336,16 +370,21 @@ class TileArray(nn.Module):
         # the cache holds its source tensors, so identity checks cannot alias freed tensors
         if (cache is None or any(a is not b for a, b in zip(cache[0][0], sources, strict=True))
                 or cache[0][1] != versions):
-            scale = self.weight_scales
-            if self.gdc_alpha.numel():
-                scale = scale * self.gdc_alpha.view(self.geometry.num_tiles, -1)
-            if self.out_scales is not None:
-                scale = scale * self.out_scales.detach()
-            r_now = None if r is None else r.detach()
+            scale, r_now = self._programmed_scales()
             factors = prepared_factors(self.config.forward, self.geometry, scale, r_now)
             cache = ((sources, versions), scale, r_now, factors)
             self._eval_cache = cache
         return cache[1], cache[2], cache[3]
+
+    def _programmed_scales(self) -> tuple[Tensor, Tensor | None]:
+        """Digital output scale (weight scale × α × output scale) and the detached r."""
+        scale = self.weight_scales
+        if self.gdc_alpha.numel():
+            scale = scale * self.gdc_alpha.view(self.geometry.num_tiles, -1)
+        if self.out_scales is not None:
+            scale = scale * self.out_scales.detach()
+        r = self.input_range
+        return scale, None if r is None else r.detach()
 
     # ------------------------------------------------------------------ lifecycle
     @torch.no_grad()
@@ -472,6 +511,7 @@ class TileArray(nn.Module):
             out_noise=math.hypot(io.out_noise, tr.out_noise))
         if self.input_range is not None and config.input_range is not None:
             self.input_range.requires_grad_(config.input_range.learn)
+        self.sync_range_batches(self._range_batches_seen)
         self._eval_cache = None
         if self.is_programmed:
             self._set_weight_now(self.weight_now)  # perturbation caches follow the new config
@@ -596,8 +636,32 @@ class TileArray(nn.Module):
                 if mine.shape != theirs.shape or mine.dtype != theirs.dtype:
                     setattr(self, name, mine.new_empty(theirs.shape, dtype=theirs.dtype))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.sync_range_batches()
         self.g_row_sum = self.weight_now.new_empty(0)
         self._set_weight_now(self.weight_now)
+
+
+class WeightTrainer(Protocol):
+    """A training state that owns a tile array's weight (on-chip training: the devices are
+    the truth, see :class:`aimc.onchip.OnChipState`). The tile calls it; it never imports it.
+    """
+
+    generator: torch.Generator
+    counters: dict[str, int]
+
+    @property
+    def crossbar_scale(self) -> float:
+        """Digital weight units per unit of normalised conductance (w/g_max)."""
+
+    def ensure_initialized(self, weight: Tensor) -> None:
+        """Write ``weight`` onto the devices on first use."""
+
+    def out_scale(self, shape: torch.Size, like: Tensor) -> Tensor:
+        """The digital output scale (tiles, out) of the forward MVM."""
+
+    def differentiable_forward(self, x: Tensor, weight: Tensor, bias: Tensor | None,
+                               tiles: TileArray) -> Tensor:
+        """The forward whose backward pass feeds the trainer's update (x, δ record)."""
 
 
 class AdcInputCollector(Protocol):

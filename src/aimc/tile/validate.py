@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from aimc.errors import CheckpointError
-from aimc.onchip.state import OnChipState
 from aimc.tile.array import STATE_BUFFERS, TileArray
 
 __all__ = ["validate_state_dict", "validate_state_dict_hook"]
@@ -46,7 +45,8 @@ def validate_state_dict(model: nn.Module, state_dict: dict[str, Any], prefix: st
             module.check_extra_state(extra, tile_prefix[:-1])
         module.check_state_shapes(state_dict, tile_prefix)
     for name, m in model.named_modules():
-        if isinstance(m, OnChipState):
+        # other stateful parts that validate their own extra state (aimc.onchip.OnChipState)
+        if not isinstance(m, TileArray) and callable(getattr(m, "check_extra_state", None)):
             key = prefix + (name + "." if name else "") + "_extra_state"
             if key in state_dict:
                 m.check_extra_state(state_dict[key], key)
