@@ -52,7 +52,7 @@ def _render(run: str) -> str:
         mlp, other = nandakumar2020_report.MLP_PLOT, nandakumar2020_report.OTHER_PLOT
         return nandakumar2020_report.markdown_report(
             m, plots=_plots(run, {mlp: mlp, other: other}))
-    if run == "rasch2023_quick":
+    if run in ("rasch2023_quick", "rasch2023_standard"):
         names = {w: f"{w}.png" for w in m["workloads"]}
         names["normalised"] = rasch2023_report.NORMALISED_PLOT
         return rasch2023_report.markdown_report(m, plots=_plots(run, names))
@@ -82,7 +82,8 @@ def test_every_stored_run_is_checked() -> None:
     assert set(RUNS) == {"demo", "nandakumar2020", "rasch2023_quick", "analognets",
                          "rasch2023_sensitivity_quick", "diehlcook2015",
                          "diehlcook2015_quick", "diehlcook2015_100x3", "diehlcook2015_devices",
-                         "diehlcook2015_seed1", "nandakumar2020-snn", "analognets_recipes"}
+                         "diehlcook2015_seed1", "nandakumar2020-snn", "analognets_recipes",
+                         "rasch2023_standard"}
 
 
 @pytest.mark.parametrize("run", RUNS)
