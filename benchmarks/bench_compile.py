@@ -38,6 +38,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from common import MODELS, env_info, time_group, write_json  # sets threads before torch
+from bench_training import _git_commit
 
 import torch
 from torch import nn
@@ -193,19 +194,6 @@ def write_markdown(path: str, out: dict[str, Any], command: str) -> None:
     __import__("os").replace(tmp, path)
 
 
-def _code_version() -> str:
-    import subprocess
-
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha + (" (uncommitted changes)" if dirty else "")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batches", default="1,64")
@@ -225,8 +213,9 @@ def main() -> None:
         results.append(bench_training(name, 64, args.repeats))
     command = " ".join(["python", "benchmarks/bench_compile.py", *sys.argv[1:]])
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    out = {"benchmark": "compile", "command": command, "date": date, "code": _code_version(),
-           "env_start": env0, "env_end": env_info(), "results": results}
+    out = {"benchmark": "compile", "command": command, "date": date,
+           "code": _git_commit() or "unknown", "env_start": env0, "env_end": env_info(),
+           "results": results}
     if args.json:
         write_json(args.json, out)
     if args.md:
