@@ -71,11 +71,11 @@ def test_program_sets_state() -> None:
     for a in arrays:
         g = a.geometry
         assert a.is_programmed
-        assert a.g_programmed.shape == (2, g.num_tiles, g.out, g.rows)
-        assert a.drift_nu.shape == a.g_programmed.shape
+        assert a.programmed_devices()[0].shape == (2, g.num_tiles, g.out, g.rows)
+        assert a.programmed_devices()[1].shape == a.programmed_devices()[0].shape
         assert a.weight_now.shape == (g.num_tiles, g.out, g.rows)
         assert float(a.t_inference) == 0.0
-        assert (a.drift_nu >= 0).all()
+        assert (a.programmed_devices()[1] >= 0).all()
     for _, layer in aimc.analog_layers(model):
         assert layer.is_programmed
 
@@ -83,14 +83,14 @@ def test_program_sets_state() -> None:
 def test_set_time_redraws_read_noise_only() -> None:
     model = _programmed()
     arr = aimc.tile_arrays(model)[0]
-    g_prog, nu = arr.g_programmed.clone(), arr.drift_nu.clone()
+    g_prog, nu = arr.programmed_devices()[0].clone(), arr.programmed_devices()[1].clone()
     aimc.set_time(model, 3600.0, generator=_gen(1))
     w1 = arr.weight_now.clone()
     aimc.set_time(model, 3600.0, generator=_gen(2))
     w2 = arr.weight_now.clone()
     assert not torch.equal(w1, w2)  # fresh read noise
-    assert torch.equal(arr.g_programmed, g_prog)  # programmed once
-    assert torch.equal(arr.drift_nu, nu)
+    assert torch.equal(arr.programmed_devices()[0], g_prog)  # programmed once
+    assert torch.equal(arr.programmed_devices()[1], nu)
     assert float(arr.t_inference) == 3600.0
     # same read-noise generator seed → same weights
     aimc.set_time(model, 3600.0, generator=_gen(1))
@@ -104,11 +104,11 @@ def test_set_time_redraws_read_noise_only() -> None:
 
 def test_reprogram_with_other_generator_draws_new_programming_noise() -> None:
     model = _programmed(seed=0)
-    g0 = [a.g_programmed.clone() for a in aimc.tile_arrays(model)]
+    g0 = [a.programmed_devices()[0].clone() for a in aimc.tile_arrays(model)]
     aimc.set_time(model, 86400.0, generator=_gen(3))
     aimc.program(model, generator=_gen(1))
     for a, g in zip(aimc.tile_arrays(model), g0, strict=True):
-        assert not torch.equal(a.g_programmed, g)
+        assert not torch.equal(a.programmed_devices()[0], g)
         assert float(a.t_inference) == 0.0  # time resets on programming
 
 
@@ -121,15 +121,16 @@ def test_same_seed_gives_identical_state_and_outputs() -> None:
     x = _data(8)
     torch.testing.assert_close(_forward(a, x), _forward(b, x), rtol=0, atol=0)
     c = _programmed(seed=8)
-    assert not torch.equal(aimc.tile_arrays(a)[0].g_programmed,
-                           aimc.tile_arrays(c)[0].g_programmed)
+    assert not torch.equal(aimc.tile_arrays(a)[0].programmed_devices()[0],
+                           aimc.tile_arrays(c)[0].programmed_devices()[0])
 
 
 def test_set_time_zero_differs_from_programmed_state() -> None:
     model = _programmed()
     arr = aimc.tile_arrays(model)[0]
     w_prog = arr.weight_now.clone()
-    torch.testing.assert_close(w_prog, arr.g_programmed[0] - arr.g_programmed[1])
+    g_prog = arr.programmed_devices()[0]
+    torch.testing.assert_close(w_prog, g_prog[0] - g_prog[1])
     aimc.set_time(model, 0.0, generator=_gen(1))
     assert not torch.equal(arr.weight_now, w_prog)  # read noise at t0
     # but close to it: no drift at t = 0, only read noise of a few percent
@@ -253,7 +254,7 @@ def test_conductances_in_siemens() -> None:
     model = _programmed()
     for arr in aimc.tile_arrays(model):
         g = arr.conductances()
-        assert g.shape == arr.g_programmed.shape
+        assert g.shape == arr.programmed_devices()[0].shape
         assert (g >= 0).all()
         # g_max = 25 µS plus at most a few σ_prog of programming noise (no upper clip, §1.4)
         assert float(g.max()) <= G_MAX * (1 + 6 * SIGMA_PROG_MAX)

@@ -86,8 +86,8 @@ def test_1024_inputs_programmed_state_shapes_and_row_blocks():
     layer = _layer(1024, 3, _cfg())
     layer.program()
     t = layer.tiles
-    assert t.g_programmed.shape == (2, 2, 3, 512)
-    assert t.drift_nu.shape == (2, 2, 3, 512)
+    assert t.programmed_devices()[0].shape == (2, 2, 3, 512)
+    assert t.programmed_devices()[1].shape == (2, 2, 3, 512)
     assert t.weight_scales.shape == (2, 3)
     w = layer.weight.detach()
     tiles_w = t.read_weights()
@@ -206,7 +206,7 @@ def _stored_common_nu(tiles) -> float:
     """The one ν every device holds; equal to 0.06 up to the storage precision of drift_nu
     (TileArray may keep ν in a reduced-precision dtype: float16 rounds 0.06 by 4e-5 relative).
     """
-    nu = tiles.drift_nu
+    nu = tiles.programmed_devices()[1]
     assert torch.equal(nu, torch.full_like(nu, float(nu.flatten()[0])))
     stored = float(nu.flatten()[0])
     assert stored == pytest.approx(NU, rel=2.0**-11)
@@ -371,8 +371,8 @@ def test_program_once_then_fresh_read_noise():
     two calls at the same t, g_programmed and ν do not change); equal seeds reproduce."""
     layer = AnalogLinear(64, 4, config=presets.rasch2023())
     layer.program(generator=_gen(12))
-    g_prog = layer.tiles.g_programmed.clone()
-    nu = layer.tiles.drift_nu.clone()
+    g_prog = layer.tiles.programmed_devices()[0].clone()
+    nu = layer.tiles.programmed_devices()[1].clone()
     layer.set_time(86400.0, generator=_gen(13))
     w1 = layer.tiles.weight_now.clone()
     layer.set_time(86400.0, generator=_gen(14))
@@ -381,9 +381,9 @@ def test_program_once_then_fresh_read_noise():
     w3 = layer.tiles.weight_now.clone()
     assert not torch.equal(w1, w2)
     assert torch.equal(w1, w3)
-    assert torch.equal(layer.tiles.g_programmed, g_prog)
-    assert torch.equal(layer.tiles.drift_nu, nu)
+    assert torch.equal(layer.tiles.programmed_devices()[0], g_prog)
+    assert torch.equal(layer.tiles.programmed_devices()[1], nu)
     # re-programming with another seed draws new programming noise
     layer.program(generator=_gen(15))
-    assert not torch.equal(layer.tiles.g_programmed, g_prog)
+    assert not torch.equal(layer.tiles.programmed_devices()[0], g_prog)
     assert float(layer.tiles.t_inference) == 0.0

@@ -31,6 +31,7 @@ from aimc.inference import (
     replace_config,
     set_noise_generator,
     set_time,
+    store_programmed_state,
     tile_arrays,
 )
 from aimc.input_signs import nonnegative_input_layers
@@ -42,7 +43,7 @@ __all__ = [
     "convert_to_analog", "convert_to_digital", "analog_layers",
     "program", "set_time", "at_time", "calibrate_input_ranges", "tile_arrays",
     "calibrate_adc_ranges", "nonnegative_input_layers",
-    "set_noise_generator", "replace_config",
+    "set_noise_generator", "replace_config", "store_programmed_state",
     "save_checkpoint", "load_checkpoint", "compile",
     "AimcError", "ConfigError", "StateError", "ShapeError", "CheckpointError", "DataError",
     "TrainingError",

@@ -22,7 +22,7 @@ from aimc.errors import ConfigError, StateError
 from aimc.tile.array import TileArray, _check_time
 
 __all__ = ["program", "set_time", "at_time", "calibrate_input_ranges", "tile_arrays",
-           "set_noise_generator", "replace_config"]
+           "set_noise_generator", "replace_config", "store_programmed_state"]
 
 
 def tile_arrays(model: nn.Module) -> list[TileArray]:
@@ -89,6 +89,21 @@ def program(model: nn.Module, *, generator: torch.Generator | None = None) -> nn
     """
     for _, layer in _require_analog(model, "program()"):
         layer.program(generator=generator)
+    return model
+
+
+def store_programmed_state(model: nn.Module) -> nn.Module:
+    """Keep every programmed tile's devices as tensors (needed only to edit its weights).
+
+    A programmed tile array normally keeps its devices as a recipe — the weight it was
+    programmed from and the RNG state of the draws — and redraws them bit-identically when
+    needed (:mod:`aimc.tile.programming`), which saves 3× the FP32 weight bytes. Changing
+    the digital weights afterwards makes ``set_time`` refuse (the recipe would describe
+    other devices); call this first to keep the programmed state through such a change.
+    """
+    _require_analog(model, "store_programmed_state()")
+    for a in tile_arrays(model):
+        a.store_programmed_state()
     return model
 
 

@@ -5,17 +5,21 @@ The tile grid (K tiles of ``rows`` inputs × ``out`` columns, see
 state as buffers:
 
 * ``input_range`` (K,) — per-tile input range r (a parameter, learnable in HWA training);
-* after :meth:`program`: ``g_programmed`` (2, K, out, rows) programmed conductances of the
-  differential pair, normalised by g_max; ``drift_nu`` (2, K, out, rows) drift exponents
-  (stored as float16: relative precision 5e-4, i.e. < 0.05 % conductance error after ten
-  years of drift, far below the model's read noise — this keeps a programmed layer within
-  6× the memory of its FP32 weights);
+* after :meth:`program`: the programmed devices — ĝ⁺, ĝ⁻ (2, K, out, rows), normalised by
+  g_max, and their drift exponents ν (2, K, out, rows; float16: relative precision 5e-4,
+  i.e. < 0.05 % conductance error after ten years of drift, far below the model's read
+  noise) — kept as a recipe (:class:`aimc.tile.programming.ProgrammingRecord`: the source
+  weight and the RNG state of the draws) and redrawn bit-identically when ``set_time`` or a
+  checkpoint needs them (:meth:`TileArray.programmed_devices`). The ``g_programmed`` and
+  ``drift_nu`` buffers hold them as tensors only after a checkpoint load or
+  :meth:`TileArray.store_programmed_state` (checkpoints always carry the tensors);
   ``weight_scales`` (K, out) digital column scales; ``weight_now`` (K, out, rows) the
   normalised weights the hardware holds at the current time; ``gdc_reference`` and
   ``gdc_alpha`` (K,) or (K, out) drift compensation; ``t_inference`` (s) the simulated time
-  since programming. ``weight_abs`` and ``weight_low`` (non-persistent) cache |weight_now|
-  and weight_now in the dtype of the perturbation MVMs (IR drop, read noise; see
-  :class:`aimc.config.Runtime`).
+  since programming. The perturbation MVMs (IR drop, read noise) take |w| and, where their
+  dtype is lower (bfloat16, see :class:`aimc.config.Runtime`), w in that dtype per call
+  instead of caching them: a programmed, drifted layer holds 2× its FP32 weight bytes
+  (the digital weight + ``weight_now``).
 
 Semantics (physics.md §1.4): ``program`` draws programming noise and drift exponents once;
 ``set_time(t)`` recomputes drift from the stored state and draws fresh read noise. In
@@ -56,6 +60,7 @@ from aimc.physics.mvm import (
     prepared_factors,
 )
 from aimc.tile.counters import TileCounters, conductance_row_sums
+from aimc.tile.programming import ProgrammingRecord
 
 __all__ = ["TileArray"]
 
@@ -109,8 +114,6 @@ class TileArray(nn.Module):
         self.register_buffer("t_inference", torch.zeros((), dtype=torch.float64, device=device))
         for name in STATE_BUFFERS:
             self.register_buffer(name, torch.empty(0, **kw))
-        self.register_buffer("weight_abs", torch.empty(0, **kw), persistent=False)
-        self.register_buffer("weight_low", torch.empty(0, **kw), persistent=False)
         #: Σ over columns of ĝ⁺ + ĝ⁻ per row (K, rows) at the current time, for cost counting
         self.register_buffer("g_row_sum", torch.empty(0, **kw), persistent=False)
         #: operation counters for the cost model (aimc.cost.count_costs); None: not counting
@@ -128,6 +131,8 @@ class TileArray(nn.Module):
         #: :class:`aimc.onchip.OnChipState`, attached by the layer that builds this array:
         #: the tile knows only the :class:`WeightTrainer` protocol)
         self.onchip: WeightTrainer | None = None
+        #: how to redraw the programmed devices (None: not programmed, or stored as tensors)
+        self._programming: ProgrammingRecord | None = None
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -259,10 +264,10 @@ class TileArray(nn.Module):
                 out_scale, input_range = self._programmed_scales()
                 return analog_mvm(x_tiles, self.weight_now, io, g, out_scale=out_scale,
                                   input_range=input_range,
-                                  pert=self._cached_perturbation_weights(vectors), bias=bias,
+                                  pert=self._perturbation_weights(vectors), bias=bias,
                                   generator=self.noise_generator, observe=observe)
             out_scale, input_range, factors = self._eval_scales()
-            pert = self._cached_perturbation_weights(vectors)
+            pert = self._perturbation_weights(vectors)
             if factors is not None and not (torch.is_grad_enabled() and x.requires_grad):
                 return analog_mvm_prepared(x_tiles, self.weight_now, io, g, factors=factors,
                                            pert=pert, bias=bias, generator=self.noise_generator,
@@ -343,19 +348,16 @@ class TileArray(nn.Module):
         return perturbation_dtype(w.dtype, w.device, self.config.runtime.perturbation_precision,
                                   n * w.numel())
 
-    def _cached_perturbation_weights(self, vectors: int) -> PerturbationWeights:
-        """Cached |w| (and w) in the perturbation dtype; computed per call if it differs."""
-        w = self.weight_now
-        dtype = self._perturbation_dtype(w, vectors)
-        if not self._needs_weight_abs():
-            return PerturbationWeights(dtype)
-        if (self.weight_abs.device != w.device
-                or self.weight_abs.dtype != self._perturbation_dtype(w)):
-            self._set_weight_now(w)  # moved to another device/dtype since: rebuild the caches
-        if self.weight_abs.dtype != dtype:
-            return PerturbationWeights(dtype)  # e.g. a batch too small for bfloat16
-        return PerturbationWeights(dtype, self.weight_abs,
-                                   self.weight_low if self.weight_low.numel() else None)
+    def _perturbation_weights(self, vectors: int) -> PerturbationWeights:
+        """The perturbation weights of a programmed call: |w| (and w in a lower dtype) built
+        per call from ``weight_now``.
+
+        Nothing is cached: a cached |w| or bfloat16 copy would cost 1× / 0.5× the FP32
+        weight bytes of every programmed layer, and building them is one elementwise pass
+        over the weights — about 1 % of an MLP forward at batch 1–64 (measured on the EPYC
+        of ``benchmarks/results``, see ``benchmarks/bench_memory.py``).
+        """
+        return PerturbationWeights(self._perturbation_dtype(self.weight_now, vectors))
 
     def _eval_scales(self) -> tuple[Tensor, Tensor | None, Any]:
         """Digital output scale (weight scale × α) and input range, cached between calls.
@@ -391,17 +393,21 @@ class TileArray(nn.Module):
     def program(self, weight: Tensor, *, generator: torch.Generator | None = None) -> None:
         """Program the digital ``weight`` onto the devices (programming noise + drift ν once).
 
-        Resets the simulated time to 0 and measures the drift-compensation reference.
+        Resets the simulated time to 0 and measures the drift-compensation reference. The
+        devices are kept as a recipe (source weight + RNG state; see
+        :mod:`aimc.tile.programming`), not as tensors, unless the RNG state cannot be
+        captured.
         """
-        w_tiles = self.geometry.weight_to_tiles(weight.detach())
-        scales = self._scales(w_tiles)
-        g_target = weights_to_conductances(w_tiles / scales.unsqueeze(-1))
-        g_prog, nu = program_conductances(g_target, self.config.device, generator=generator)
-        self.g_programmed = g_prog.contiguous()
-        self.drift_nu = nu.to(torch.float16).contiguous()
+        record = ProgrammingRecord.capture(weight, generator)  # before any draw
+        scales, g_prog, nu = self._draw_devices(weight.detach(), generator)
+        self._programming = record
+        empty = weight.new_empty(0)
+        self.g_programmed = g_prog.contiguous() if record is None else empty
+        self.drift_nu = nu.contiguous() if record is None else empty.to(torch.float16)
         self.weight_scales = scales.contiguous()
         self.g_row_sum = g_prog.clamp(min=0).sum(dim=(0, 2))
-        self._set_weight_now(conductances_to_weights(g_prog).contiguous())
+        self.weight_now = conductances_to_weights(g_prog).contiguous()
+        del g_prog, nu
         self.t_inference.fill_(0.0)
         self.programmed.fill_(True)
         comp = self.config.drift_compensation
@@ -412,6 +418,44 @@ class TileArray(nn.Module):
             self.gdc_reference = self._probe(self.weight_now, generator)
             self.gdc_alpha = torch.ones_like(self.gdc_reference)
 
+    def _draw_devices(self, weight: Tensor, generator: torch.Generator | None
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+        """Column scales (K, out), ĝ (2, K, out, rows) and float16 ν for ``weight``."""
+        w_tiles = self.geometry.weight_to_tiles(weight)
+        scales = self._scales(w_tiles)
+        g_target = weights_to_conductances(w_tiles / scales.unsqueeze(-1))
+        g_prog, nu = program_conductances(g_target, self.config.device, generator=generator)
+        return scales, g_prog, nu.to(torch.float16)
+
+    @torch.no_grad()
+    def programmed_devices(self) -> tuple[Tensor, Tensor]:
+        """The programmed devices: ĝ (2, K, out, rows) in units of g_max and float16 ν.
+
+        Redrawn from the programming record (bit-identical to the first draw, on this
+        array's device and dtype) unless they are stored as tensors.
+
+        Raises:
+            StateError: not programmed, or the digital weight changed since programming.
+        """
+        self._require_programmed("programmed_devices()")
+        record = self._programming
+        if record is None:
+            return self.g_programmed, self.drift_nu
+        record.check()
+        _, g_prog, nu = self._draw_devices(record.source, record.generator())
+        like = self.weight_now
+        return g_prog.to(device=like.device, dtype=like.dtype), nu.to(device=like.device)
+
+    def store_programmed_state(self) -> None:
+        """Keep the programmed devices as tensors (3× the FP32 weight bytes) from now on.
+
+        Needed only to change the digital weight of a programmed layer without
+        re-programming it: the recipe would then describe other devices.
+        """
+        if self._programming is not None:
+            self.g_programmed, self.drift_nu = self.programmed_devices()
+            self._programming = None
+
     @torch.no_grad()
     def set_time(self, t_inference: float, *, generator: torch.Generator | None = None) -> None:
         """Move to ``t_inference`` seconds after programming: drift + fresh read noise + GDC."""
@@ -419,28 +463,17 @@ class TileArray(nn.Module):
             raise StateError("set_time() needs programmed devices; call aimc.program(model) "
                              "first")
         t = _check_time(t_inference)
-        nu = self.drift_nu.to(self.g_programmed.dtype)
-        g_t = conductances_at(self.g_programmed, nu, t, self.config.device, generator=generator)
+        g_prog, nu16 = self.programmed_devices()
+        g_t = conductances_at(g_prog, nu16.to(g_prog.dtype), t, self.config.device,
+                              generator=generator)
+        del g_prog, nu16
         self.g_row_sum = g_t.clamp(min=0).sum(dim=(0, 2))
-        self._set_weight_now(conductances_to_weights(g_t))
+        self.weight_now = conductances_to_weights(g_t)
+        del g_t
         if self.gdc_reference.numel():
             current = self._probe(self.weight_now, generator)
             self.gdc_alpha = self.gdc_reference / current.clamp(min=1e-4)
         self.t_inference.fill_(t)
-
-    def _needs_weight_abs(self) -> bool:
-        io = self.config.forward
-        return io.read_noise > 0 or (io.ir_drop is not None and io.ir_drop.scale > 0)
-
-    def _set_weight_now(self, w: Tensor) -> None:
-        """Set the current weights and rebuild the perturbation caches (|w|, low-precision w)."""
-        self.weight_now = w
-        if not self._needs_weight_abs() or not w.numel():
-            self.weight_abs = self.weight_low = w.new_empty(0)
-            return
-        dtype = self._perturbation_dtype(w)
-        self.weight_abs = w.abs().to(dtype)
-        self.weight_low = w.to(dtype) if dtype != w.dtype else w.new_empty(0)
 
     def row_conductance_sums(self, weight: Tensor) -> Tensor:
         """Σ over columns of ĝ⁺ + ĝ⁻ per row, (K, rows), in units of g_max.
@@ -451,8 +484,8 @@ class TileArray(nn.Module):
         """
         if self.is_programmed:
             if self.g_row_sum.numel() == 0:
-                nu = self.drift_nu.to(self.g_programmed.dtype)
-                g_t = drift(self.g_programmed, nu, float(self.t_inference),
+                g_prog, nu16 = self.programmed_devices()
+                g_t = drift(g_prog, nu16.to(g_prog.dtype), float(self.t_inference),
                             self.config.device.t0)
                 self.g_row_sum = g_t.clamp(min=0).sum(dim=(0, 2))
             return self.g_row_sum
@@ -470,7 +503,7 @@ class TileArray(nn.Module):
     def restore(self, state: tuple[Tensor, Tensor, Tensor]) -> None:
         """Return to a state taken with :meth:`snapshot` (no new noise is drawn)."""
         w, alpha, t = state
-        self._set_weight_now(w)
+        self.weight_now = w
         self.g_row_sum = w.new_empty(0)  # recomputed (drift, no read noise) when counted
         self.gdc_alpha = alpha
         self.t_inference.copy_(t)
@@ -513,8 +546,6 @@ class TileArray(nn.Module):
             self.input_range.requires_grad_(config.input_range.learn)
         self.sync_range_batches(self._range_batches_seen)
         self._eval_cache = None
-        if self.is_programmed:
-            self._set_weight_now(self.weight_now)  # perturbation caches follow the new config
 
     def check_replacement(self, config: AnalogConfig) -> None:
         """Raise ConfigError unless :meth:`replace_config` can switch to ``config``."""
@@ -540,8 +571,9 @@ class TileArray(nn.Module):
     def clear_programming(self) -> None:
         """Forget the programmed state (back to mapping the digital weights on the fly)."""
         like = self.weight_scales
-        for name in (*STATE_BUFFERS, "weight_abs", "weight_low", "g_row_sum"):
+        for name in (*STATE_BUFFERS, "g_row_sum"):
             setattr(self, name, like.new_empty(0))
+        self._programming = None
         self.programmed.fill_(False)
         self.t_inference.fill_(0.0)
 
@@ -549,7 +581,7 @@ class TileArray(nn.Module):
     def conductances(self) -> Tensor:
         """Programmed conductances in siemens, (2, K, out, rows): [G⁺, G⁻] per tile."""
         self._require_programmed("conductances()")
-        return self.g_programmed * self.config.device.g_max
+        return self.programmed_devices()[0] * self.config.device.g_max
 
     def conductances_now(self) -> Tensor:
         """Conductances in siemens at the current time, as the difference-pair weights hold.
@@ -626,6 +658,13 @@ class TileArray(nn.Module):
                     raise CheckpointError(f"{key} has shape {got}, expected {shape} (or empty); "
                                           "the checkpoint is from a different architecture")
 
+    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str,
+                            keep_vars: bool) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if self._programming is not None:  # checkpoints carry the devices as tensors
+            destination[prefix + "g_programmed"], destination[prefix + "drift_nu"] = (
+                self.programmed_devices())
+
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
                               **kwargs: Any) -> None:
         self.check_state_shapes(state_dict, prefix)
@@ -636,9 +675,10 @@ class TileArray(nn.Module):
                 if mine.shape != theirs.shape or mine.dtype != theirs.dtype:
                     setattr(self, name, mine.new_empty(theirs.shape, dtype=theirs.dtype))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if prefix + "g_programmed" in state_dict:
+            self._programming = None  # the loaded tensors are the devices now
         self.sync_range_batches()
         self.g_row_sum = self.weight_now.new_empty(0)
-        self._set_weight_now(self.weight_now)
 
 
 class WeightTrainer(Protocol):
