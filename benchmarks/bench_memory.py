@@ -12,9 +12,9 @@ then count the bytes of all parameters and buffers:
 * ``breakdown``: analog-layer bytes per tensor kind, in units of the layers' FP32 bytes.
 
 ``stored`` rows keep the programmed devices as tensors (``aimc.store_programmed_state``,
-the layout before the programming record): the saving of the record. ``set_time`` seconds
-are the median of 3 calls on this machine — the redraw of programming noise and ν that the
-record costs (load average recorded).
+the layout before the programming record): the saving of the record. ``set_time`` is timed
+for both layouts interleaved (``common.time_group``, ``--repeats`` rounds; median and min):
+the difference is the redraw of programming noise and ν that the record costs.
 
 Usage: python benchmarks/bench_memory.py [--json OUT.json] [--md OUT.md]
 """
@@ -23,14 +23,12 @@ Usage: python benchmarks/bench_memory.py [--json OUT.json] [--md OUT.md]
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from common import MODELS, env_info, write_json  # sets threads before torch
+from common import MODELS, env_info, time_group, write_json  # sets threads before torch
 from bench_training import _git_commit
 
 import torch
@@ -69,7 +67,7 @@ def _nbytes(tensors: list[torch.Tensor]) -> int:
 
 def _kind(name: str) -> str:
     leaf = name.rsplit(".", 1)[-1]
-    if leaf in ("weight_now", "weight_low", "g_programmed", "drift_nu"):
+    if leaf in ("weight_now", "g_programmed", "drift_nu"):
         return leaf
     return "parameters" if leaf.startswith(("weight", "bias")) else "other"
 
@@ -90,11 +88,11 @@ def _layer_fp_bytes(fp_model: nn.Module, analog: nn.Module) -> int:
     return sum(_nbytes(list(mods[n].parameters())) for n in names if n in mods)
 
 
-def measure(name: str, precision: str, stored: bool) -> dict[str, Any]:
+def _programmed(name: str, precision: str, stored: bool) -> tuple[nn.Module, nn.Module]:
+    """(FP32 model, the same converted, calibrated and programmed) for one layout."""
     factory, batch = workloads()[name]
     torch.manual_seed(0)
     fp = factory().eval()
-    fp_bytes = _nbytes([*fp.parameters(), *fp.buffers()])
     cfg = aimc.presets.rasch2023()
     cfg = cfg.replace(runtime=cfg.runtime.replace(perturbation_precision=precision))
     torch.manual_seed(0)
@@ -104,23 +102,34 @@ def measure(name: str, precision: str, stored: bool) -> dict[str, Any]:
     aimc.program(analog, generator=torch.Generator().manual_seed(1))
     if stored:
         aimc.store_programmed_state(analog)
-    times = []
-    for i in range(3):
-        t0 = time.perf_counter()
-        aimc.set_time(analog, T_INFERENCE, generator=torch.Generator().manual_seed(2 + i))
-        times.append(time.perf_counter() - t0)
-    with torch.no_grad():
-        analog(batch(64))
-    kinds = _analog_breakdown(analog)
-    layer_fp = _layer_fp_bytes(fp, analog)
-    total = _nbytes([*analog.parameters(), *analog.buffers()])
-    return {"workload": name, "precision": precision,
-            "layout": "stored" if stored else "record",
-            "fp32_model_bytes": fp_bytes, "fp32_analog_layer_bytes": layer_fp,
-            "model_bytes": total, "ratio_model": total / fp_bytes,
-            "ratio_analog": sum(kinds.values()) / layer_fp,
-            "breakdown": {k: v / layer_fp for k, v in sorted(kinds.items())},
-            "set_time_median_s": statistics.median(times)}
+    return fp, analog
+
+
+def measure(name: str, precision: str, repeats: int) -> list[dict[str, Any]]:
+    """Both layouts of one workload and precision; set_time timed interleaved."""
+    batch = workloads()[name][1]
+    models = {layout: _programmed(name, precision, layout == "stored")
+              for layout in ("record", "stored")}
+    gen = torch.Generator()
+    timing = time_group({layout: (lambda m=m: aimc.set_time(m, T_INFERENCE, generator=gen))
+                         for layout, (_, m) in models.items()},
+                        repeats=repeats, warmup=1, target_sample_s=0.0)
+    rows = []
+    for layout, (fp, analog) in models.items():
+        with torch.no_grad():
+            analog(batch(64))
+        kinds = _analog_breakdown(analog)
+        layer_fp = _layer_fp_bytes(fp, analog)
+        fp_bytes = _nbytes([*fp.parameters(), *fp.buffers()])
+        total = _nbytes([*analog.parameters(), *analog.buffers()])
+        rows.append({"workload": name, "precision": precision, "layout": layout,
+                     "fp32_model_bytes": fp_bytes, "fp32_analog_layer_bytes": layer_fp,
+                     "model_bytes": total, "ratio_model": total / fp_bytes,
+                     "ratio_analog": sum(kinds.values()) / layer_fp,
+                     "breakdown": {k: v / layer_fp for k, v in sorted(kinds.items())},
+                     "set_time_median_s": timing[layout]["median_s"],
+                     "set_time_min_s": timing[layout]["min_s"]})
+    return rows
 
 
 def write_markdown(path: str, out: dict[str, Any]) -> None:
@@ -136,15 +145,15 @@ def write_markdown(path: str, out: dict[str, Any]) -> None:
              "tensors (`aimc.store_programmed_state`). Breakdown in units of the layers' FP32 "
              "bytes.", "",
              "| workload | perturbation dtype | layout | analog | model | weight_now | "
-             "weight_low | g_programmed + ν | set_time ms |",
+             "g_programmed + ν | set_time median ms | set_time min ms |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in out["results"]:
         b = r["breakdown"]
         dev = b.get("g_programmed", 0.0) + b.get("drift_nu", 0.0)
         lines.append(f"| {r['workload']} | {r['precision']} | {r['layout']} | "
                      f"{r['ratio_analog']:.2f}× | {r['ratio_model']:.2f}× | "
-                     f"{b.get('weight_now', 0.0):.2f} | {b.get('weight_low', 0.0):.2f} | "
-                     f"{dev:.2f} | {1e3 * r['set_time_median_s']:.1f} |")
+                     f"{b.get('weight_now', 0.0):.2f} | {dev:.2f} | "
+                     f"{1e3 * r['set_time_median_s']:.1f} | {1e3 * r['set_time_min_s']:.1f} |")
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
         fh.write("\n".join(lines) + "\n")
@@ -154,6 +163,7 @@ def write_markdown(path: str, out: dict[str, Any]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workloads", default=",".join(workloads()))
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None)
     args = ap.parse_args()
@@ -161,10 +171,9 @@ def main() -> None:
     results = []
     for name in args.workloads.split(","):
         for precision in PRECISIONS:
-            for stored in (False, True):
-                row = measure(name, precision, stored)
+            for row in measure(name, precision, args.repeats):
                 print(f"{name} {precision} {row['layout']}: analog {row['ratio_analog']:.2f}x "
-                      f"model {row['ratio_model']:.2f}x set_time "
+                      f"model {row['ratio_model']:.2f}x set_time median "
                       f"{1e3 * row['set_time_median_s']:.1f} ms", flush=True)
                 results.append(row)
     out = {"benchmark": "memory", "date": datetime.now(timezone.utc).strftime(
