@@ -354,8 +354,7 @@ class TileArray(nn.Module):
 
         Nothing is cached: a cached |w| or bfloat16 copy would cost 1× / 0.5× the FP32
         weight bytes of every programmed layer, and building them is one elementwise pass
-        over the weights — about 1 % of an MLP forward at batch 1–64 (measured on the EPYC
-        of ``benchmarks/results``, see ``benchmarks/bench_memory.py``).
+        over the weights, small next to the matrix products of the call.
         """
         return PerturbationWeights(self._perturbation_dtype(self.weight_now, vectors))
 
