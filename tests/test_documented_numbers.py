@@ -82,8 +82,8 @@ def test_every_stored_run_is_checked() -> None:
     assert set(RUNS) == {"demo", "nandakumar2020", "rasch2023_quick", "analognets",
                          "rasch2023_sensitivity_quick", "diehlcook2015",
                          "diehlcook2015_quick", "diehlcook2015_100x3", "diehlcook2015_devices",
-                         "diehlcook2015_seed1", "nandakumar2020-snn", "analognets_recipes",
-                         "rasch2023_standard"}
+                         "diehlcook2015_seed1", "diehlcook2015_seed2", "nandakumar2020-snn",
+                         "analognets_recipes", "rasch2023_standard"}
 
 
 @pytest.mark.parametrize("run", RUNS)
