@@ -163,3 +163,19 @@ def test_programmed_drifted_model_holds_about_2x_its_fp32_bytes(precision: str) 
     with torch.no_grad():  # a forward pass builds no further caches
         model(torch.randn(64, 512, generator=_gen(3)))
     assert _bytes(model) / fp_bytes <= bound
+
+
+def test_replacing_the_device_model_keeps_the_programmed_devices() -> None:
+    """replace_config keeps the programmed state (re-program to apply a new device model):
+    the recipe would redraw with the new model, so the devices are stored first."""
+    model = _model()
+    aimc.program(model, generator=_gen(14))
+    g_before = [a.programmed_devices()[0].clone() for a in aimc.tile_arrays(model)]
+    noisier = lambda c: c.replace(device=c.device.replace(prog_noise_scale=3.0))  # noqa: E731
+    aimc.replace_config(model, noisier)
+    for a, g in zip(aimc.tile_arrays(model), g_before, strict=True):
+        assert a.g_programmed.numel() > 0  # stored before the switch
+        assert torch.equal(a.programmed_devices()[0], g)
+    aimc.program(model, generator=_gen(14))  # re-programming applies the new model
+    g_after = model[0].tiles.programmed_devices()[0]
+    assert model[0].tiles.g_programmed.numel() == 0 and not torch.equal(g_after, g_before[0])

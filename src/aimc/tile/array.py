@@ -537,6 +537,10 @@ class TileArray(nn.Module):
         changing drift compensation.
         """
         self.check_replacement(config)
+        if config.device != self.config.device:
+            # the recipe redraws with the config's device model: keep the devices that were
+            # programmed with the old one (the chip does not change until re-programmed)
+            self.store_programmed_state()
         self.config = config
         io, tr = config.forward, config.training
         self._train_io = io if tr.out_noise == 0 else io.replace(
