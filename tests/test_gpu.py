@@ -177,3 +177,29 @@ def test_diehl_cook_fast_path_equals_the_reference_on_cuda() -> None:
     e_ref = ref.present(x, learn=False, generator=gen(4), reference=True)
     e_fast = fast.present(x, learn=False, generator=gen(4))
     assert torch.equal(e_ref, e_fast) and int(e_fast.sum()) > 8 * s.min_spikes
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+def test_programming_record_redraws_on_cuda_bit_for_bit(explicit: bool) -> None:
+    """The recipe of a CUDA-programmed layer (CUDA generator state) redraws its devices
+    exactly; a CPU-programmed layer moved to CUDA redraws on the CPU and moves them."""
+    from aimc.physics.mapping import conductances_to_weights
+
+    layer = AnalogLinear(300, 20, config=presets.rasch2023()).to(CUDA).eval()
+    gen = torch.Generator(device=CUDA).manual_seed(3) if explicit else None
+    if not explicit:
+        torch.cuda.manual_seed(3)
+    layer.program(generator=gen)
+    # right after programming, weight_now is the first draw read out without noise
+    g, nu = layer.tiles.programmed_devices()
+    assert g.device.type == "cuda" and nu.dtype == torch.float16
+    assert torch.equal(layer.tiles.weight_now, conductances_to_weights(g))
+    cpu = AnalogLinear(300, 20, config=presets.rasch2023()).eval()
+    cpu.program(generator=torch.Generator().manual_seed(4))
+    g_cpu, nu_cpu = cpu.tiles.programmed_devices()
+    cpu.to(CUDA)
+    g_moved, nu_moved = cpu.tiles.programmed_devices()
+    assert g_moved.device.type == "cuda"
+    assert torch.equal(g_moved.cpu(), g_cpu) and torch.equal(nu_moved.cpu(), nu_cpu)
+    cpu.set_time(3600.0)  # drift and read noise on CUDA from the moved devices
+    assert cpu.tiles.weight_now.device.type == "cuda"
