@@ -37,7 +37,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from common import MODELS, env_info, time_group, write_json  # sets threads before torch
+from common import MODELS, env_info, time_group, write_json, write_lines  # noqa: E501  (sets threads before torch)
 from bench_training import _git_commit
 
 import torch
@@ -188,10 +188,7 @@ def write_markdown(path: str, out: dict[str, Any], command: str) -> None:
             lines.append(f"| {r['model']} | {r['batch']} | {r['eager_ratio']:.2f}× | "
                          f"{r['compiled_ratio']:.2f}× | {1e3 * r['fp32_median_s']:.3g} | "
                          f"{r['compile_s']:.1f} |")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    __import__("os").replace(tmp, path)
+    write_lines(path, lines)
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from common import MODELS, env_info, time_group, write_json  # sets threads before torch
+from common import MODELS, env_info, time_group, write_json, write_lines  # noqa: E501  (sets threads before torch)
 from bench_training import _git_commit
 
 import torch
@@ -154,10 +154,7 @@ def write_markdown(path: str, out: dict[str, Any]) -> None:
                      f"{r['ratio_analog']:.2f}× | {r['ratio_model']:.2f}× | "
                      f"{b.get('weight_now', 0.0):.2f} | {dev:.2f} | "
                      f"{1e3 * r['set_time_median_s']:.1f} | {1e3 * r['set_time_min_s']:.1f} |")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    __import__("os").replace(tmp, path)
+    write_lines(path, lines)
 
 
 def main() -> None:

@@ -98,3 +98,11 @@ def write_json(path: str, data: dict[str, Any]) -> None:
     with open(tmp, "w") as fh:
         json.dump(data, fh, indent=1)
     os.replace(tmp, path)
+
+
+def write_lines(path: str, lines: list[str]) -> None:
+    """Write ``lines`` as a text file atomically (a temporary file, then a rename)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
