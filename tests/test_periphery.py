@@ -412,6 +412,28 @@ def test_noise_management_scale_is_the_scale_of_apply() -> None:
             torch.testing.assert_close(x * alone.reciprocal(), out, rtol=1e-15, atol=0)
 
 
+def test_abs_max_managed_zero_input_vector_gives_an_exact_zero() -> None:
+    """With abs-max noise management and no input noise, an all-zero input vector gives an
+    exact zero output (no MVM issued: aihwkit ``forwardVector`` short-cut), while the other
+    vectors of the batch keep their output noise; with input noise the zero vector is
+    converted like any other (aihwkit takes the short-cut only without input noise)."""
+    rows = 16
+    geom = LinearGeometry(in_features=rows, out_features=4, max_rows=rows)
+    w = torch.rand(1, 4, rows, dtype=F64, generator=seeded(2)) - 0.5
+    x = torch.rand(3, rows, dtype=F64, generator=seeded(3))
+    x[1] = 0.0
+    ones = torch.ones(1, 4, dtype=F64)
+    io = _io(out_noise=0.1, adc=Converter(steps=254, bound=10.0),
+             noise_management=AbsMaxNoiseManagement())
+    y = analog_mvm(geom.to_tiles(x), w, io, geom, out_scale=ones, generator=seeded(4))
+    assert torch.count_nonzero(y[1]) == 0
+    ideal = x @ w[0].t()
+    assert not torch.equal(y[0], ideal[0])  # noisy elsewhere
+    noisy_in = analog_mvm(geom.to_tiles(x), w, io.replace(inp_noise=0.05), geom,
+                          out_scale=ones, generator=seeded(4))
+    assert torch.count_nonzero(noisy_in[1]) > 0
+
+
 # --------------------------------------------------------------------- bound management
 def test_bound_management_leaves_unsaturated_outputs_bit_identical() -> None:
     """The cheap pre-check skips iterative bound management only when no output is near

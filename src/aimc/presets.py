@@ -192,13 +192,15 @@ def onchip_io() -> IOConfig:
 
 
 def onchip(algorithm: OnChipAlgorithm | None = None, cell: PulsedCell | None = None, *,
-           noisy_periphery: bool = True, weight_scale: float = 1.0) -> AnalogConfig:
+           noisy_periphery: bool = True, weight_scale: float = 1.0,
+           weight_scaling_omega: float | None = None) -> AnalogConfig:
     """A crossbar trained on chip: the weights are pulsed devices (:class:`OnChipTraining`).
 
     Forward and backward MVMs use aihwkit's default periphery (:func:`onchip_io`,
     :func:`aimc.config.aihwkit_backward_io`), or are ideal with ``noisy_periphery=False``.
     Single 512-row tiles, no weight scaling (the layer weights are the device weights times
-    ``weight_scale``), no learned input ranges. The inference device model (used if the
+    ``weight_scale``, or times a per-layer factor chosen from the initial weights with
+    ``weight_scaling_omega``, see :class:`OnChipTraining`), no learned input ranges. The inference device model (used if the
     trained model is later programmed with :func:`aimc.program`) stays the PCM model of
     :func:`rasch2023`.
     """
@@ -216,7 +218,8 @@ def onchip(algorithm: OnChipAlgorithm | None = None, cell: PulsedCell | None = N
         on_chip=OnChipTraining(cell=cell or SingleDeviceCell(),
                                algorithm=algorithm or InSituSGD(),
                                backward=aihwkit_backward_io() if noisy_periphery else None,
-                               weight_scale=weight_scale),
+                               weight_scale=weight_scale,
+                               weight_scaling_omega=weight_scaling_omega),
     )
 
 
@@ -236,20 +239,21 @@ def onchip_sgd(device: PulsedDevice | None = None, *, mode: str = "fast",
 
 
 def onchip_mixed_precision(device: PulsedDevice | None = None, *, granularity: float = 0.0,
-                           devices_per_sign: int = 1,
-                           noisy_periphery: bool = True) -> AnalogConfig:
+                           devices_per_sign: int = 1, noisy_periphery: bool = True,
+                           weight_scaling_omega: float | None = None) -> AnalogConfig:
     """Mixed-precision training of Nandakumar et al., arXiv:2001.11773 (physics.md §3.2).
 
     Digital χ accumulator, transfer every step, on a differential pair of one-sided PCM
     devices with refresh (aihwkit ``MixedPrecisionPCMPreset``: ``PCMPresetDevice`` in a
     ``PCMPresetUnitCell``). ``granularity`` 0 = the device's dw_min.
+    ``weight_scaling_omega``: per-layer weight-to-device scale (:class:`OnChipTraining`).
     """
     from aimc.config.pulsed import pcm_preset_device
 
     return onchip(MixedPrecision(granularity=granularity),
                   DifferentialCell(device=device or pcm_preset_device(),
                                    devices_per_sign=devices_per_sign),
-                  noisy_periphery=noisy_periphery)
+                  noisy_periphery=noisy_periphery, weight_scaling_omega=weight_scaling_omega)
 
 
 def onchip_tiki_taka(device: PulsedDevice | None = None, *, version: int = 1,

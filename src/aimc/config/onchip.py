@@ -297,12 +297,21 @@ class OnChipTraining(ConfigBase):
         backward: periphery of the transposed (backward) MVM; None = an ideal backward.
         weight_scale: digital factor between the layer weight and the cell's weight
             (W_layer = weight_scale·w_cell); 1 = the layer weights are the device weights.
+        weight_scaling_omega: None = use ``weight_scale`` for every layer. A value ω in
+            (0, 1]: each layer picks its own factor when its weights are first written to
+            the devices, s = max|W_init| / (ω·w_ref), so that its largest initial weight
+            uses the fraction ω of the cell's range w_ref and the layer can grow its
+            weights by 1/ω before the devices saturate (aihwkit's
+            ``MappingParameter.weight_scaling_omega``, Rasch et al., arXiv:2104.02184).
+            Layers whose initial weights are all zero keep s = 1. ``weight_scale`` must
+            then stay 1. The factor is saved in the checkpoint.
     """
 
     cell: PulsedCell = SingleDeviceCell()
     algorithm: OnChipAlgorithm = InSituSGD()
     backward: IOConfig | None = None
     weight_scale: float = 1.0
+    weight_scaling_omega: float | None = None
 
     def _validate(self) -> None:
         n = "OnChipTraining"
@@ -311,6 +320,17 @@ class OnChipTraining(ConfigBase):
         if self.backward is not None:
             check_instance(n, "backward", self.backward, IOConfig)
         check_positive(n, "weight_scale", self.weight_scale)
+        omega = self.weight_scaling_omega
+        if omega is not None:
+            if isinstance(omega, bool) or not isinstance(omega, (int, float)) or not (
+                    0 < omega <= 1):
+                raise ConfigError(f"{n}.weight_scaling_omega must be a number in (0, 1] (the "
+                                  f"fraction of the device range the largest initial weight "
+                                  f"uses) or None, got {omega!r}")
+            if self.weight_scale != 1.0:
+                raise ConfigError(f"{n}: weight_scaling_omega picks each layer's weight scale; "
+                                  f"leave weight_scale at 1 (got {self.weight_scale}) or set "
+                                  f"weight_scaling_omega=None")
         alg = self.algorithm
         if isinstance(alg, TikiTaka) and alg.fast_cell is not None and _is_one_sided(
                 alg.fast_cell.device) and isinstance(alg.fast_cell, SingleDeviceCell):

@@ -301,12 +301,13 @@ def _notes(metrics: dict[str, Any]) -> list[str]:
         "backward MVMs through aihwkit's default training periphery (7-bit DAC, 9-bit ADC on "
         "±12, output noise 0.06)" + ("" if st["noisy_periphery"] else
                                      " — switched off here (ideal MVMs)")
-        + "; CNN and LSTM: " + ("the same periphery" if st.get("cnn_lstm_noisy_periphery")
-                                else "ideal MVMs (devices only), like the paper's "
-                                     "behavioural-model simulations — with the default "
-                                     "periphery the CNN's 25-input first layer gives outputs "
-                                     "of the order of the ADC step plus output noise, and "
-                                     "mixed precision stalls far below FP")
+        + "; CNN and LSTM: " + ("the same periphery; an all-zero input or error vector "
+                                "issues no MVM and gives an exact zero (aihwkit's short-cut "
+                                "under abs-max noise management), without which the CNN's "
+                                "many zero error vectors (positions a max-pool or ReLU "
+                                "discarded) each received output noise and mixed precision "
+                                "stalled near 80 %" if st.get("cnn_lstm_noisy_periphery")
+                                else "ideal MVMs (devices only)")
         + ". The test accuracy is read through the arm's forward MVM (with its noise).",
         "- Mixed precision uses ε = the device's dw_min (0.01, aihwkit's `granularity = 0`); "
         "the preset PCM device's mean step is far larger near reset (≈ 0.28 at w = 0, physics"

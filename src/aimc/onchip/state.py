@@ -13,7 +13,9 @@ its config has ``on_chip`` set. It holds
 * counters for the energy estimate (MVMs, pulses, digital multiply-accumulates).
 
 The layer's weight parameter mirrors the devices: after every step it is overwritten with
-``weight_scale``·(cell weight), so the forward pass reads what the devices hold.
+s·(cell weight), so the forward pass reads what the devices hold. s is the config's
+``weight_scale``, or, with ``weight_scaling_omega`` = ω, the layer's own factor
+max|W_init|/(ω·w_ref) fixed when the weights are first written (:attr:`weight_scale`).
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ class OnChipState(nn.Module):
                                                         device=dev, dtype=dtype))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool, device=dev))
         self._known_initialized = False
+        #: s: layer weight per cell weight (config value, or chosen by ``initialize``)
+        self.weight_scale = float(cfg.weight_scale)
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.transfer_column = 0
         self._records: list[tuple[Tensor, Tensor]] = []
@@ -112,8 +116,8 @@ class OnChipState(nn.Module):
     # ------------------------------------------------------------------ properties
     @property
     def crossbar_scale(self) -> float:
-        """Layer weight per normalised crossbar weight: ``weight_scale``·w_ref."""
-        return self.cfg.weight_scale * self.main.w_ref
+        """Layer weight per normalised crossbar weight: s·w_ref (:attr:`weight_scale`)."""
+        return self.weight_scale * self.main.w_ref
 
     def out_scale(self, shape: torch.Size, like: Tensor) -> Tensor:
         """The digital output scale (tiles, out) of the forward MVM: ``crossbar_scale``
@@ -145,15 +149,23 @@ class OnChipState(nn.Module):
         return w
 
     def layer_weight(self) -> Tensor:
-        """The cell weight in layer units (``weight_scale``·cell weight), flattened (out, in)."""
-        return self.cell_weight().mul_(self.cfg.weight_scale)
+        """The cell weight in layer units (s·cell weight), flattened (out, in)."""
+        return self.cell_weight().mul_(self.weight_scale)
 
     # ------------------------------------------------------------------ lifecycle
     @torch.no_grad()
     def initialize(self, weight: Tensor) -> None:
-        """Write the layer's current weights onto the devices (once, before training)."""
+        """Write the layer's current weights onto the devices (once, before training).
+
+        With ``weight_scaling_omega`` = ω, first choose s = max|W|/(ω·w_ref) (s = 1 for an
+        all-zero weight), so that the largest weight lands at ω·w_ref on the cell.
+        """
         target = weight.detach().reshape(self.shape).to(self.accumulator.dtype)
-        self.main.set_weight(target / self.cfg.weight_scale, self.generator)
+        omega = self.cfg.weight_scaling_omega
+        if omega is not None:
+            largest = float(target.abs().max()) if target.numel() else 0.0
+            self.weight_scale = largest / (omega * self.main.w_ref) if largest > 0 else 1.0
+        self.main.set_weight(target / self.weight_scale, self.generator)
         if self.fast is not None:
             self.fast.set_weight(torch.zeros_like(target), self.generator)
         self.initialized.fill_(True)
@@ -266,7 +278,7 @@ class OnChipState(nn.Module):
         if not self._records:
             return
         alg = self.cfg.algorithm
-        lr_dev = lr / self.cfg.weight_scale
+        lr_dev = lr / self.weight_scale
         self.counters["update_steps"] += 1
         step = self.counters["update_steps"]
         before = self.main.pulses + (self.fast.pulses if self.fast is not None else 0)
@@ -295,8 +307,8 @@ class OnChipState(nn.Module):
             self.sync(weight)
         elif touched.numel():
             new = self.main.weight_at(touched)
-            if self.cfg.weight_scale != 1.0:
-                new.mul_(self.cfg.weight_scale)
+            if self.weight_scale != 1.0:
+                new.mul_(self.weight_scale)
             weight.view(-1).index_copy_(0, touched, new)
 
     def _mixed_precision(self, alg: MixedPrecision, lr: float, step: int) -> Tensor:
@@ -430,12 +442,18 @@ class OnChipState(nn.Module):
         return _fold(col, x_shape, g)
 
     def _noisy_transposed(self, d: Tensor, w: Tensor, io: IOConfig) -> Tensor:
-        """z = ADC(DAC(δ/a)·w + noise)·a for rows δ (M, out), normalised w (out, in)."""
+        """z = ADC(DAC(δ/a)·w + noise)·a for rows δ (M, out), normalised w (out, in).
+
+        With abs-max noise management a = max|δ| per row, and a row with a = 0 gives z = 0:
+        the digital unit knows the product is zero and issues no MVM, so no output noise
+        reaches it (aihwkit ``ForwardBackwardPassIOManaged::backwardVector``, "max is zero,
+        output is just zero"). In a CNN most error vectors are zero (positions a max-pool
+        or ReLU discarded); adding noise to them would feed pure noise into the updates.
+        """
         nm = io.noise_management
         if isinstance(nm, AbsMaxNoiseManagement):
             a = d.abs().amax(dim=1, keepdim=True)
-            a = torch.where(a > 0, a, torch.ones_like(a))
-            x = d / a
+            x = d / torch.where(a > 0, a, torch.ones_like(a))
         else:
             a = None
             x = d
@@ -472,6 +490,7 @@ class OnChipState(nn.Module):
             "counters": dict(self.counters),
             "cell_counters": [self.main.counter, self.main.pulses],
             "transfer_column": self.transfer_column,
+            "weight_scale": self.weight_scale,
         }
         if self.fast is not None:
             state["fast"] = self.fast.state_tensors()
@@ -488,6 +507,11 @@ class OnChipState(nn.Module):
             raise CheckpointError(f"{where}: the checkpoint's on-chip algorithm differs from "
                                   "this model's (Tiki-Taka fast array present in only one); build "
                                   "the model with the same config")
+        scale = state.get("weight_scale", self.cfg.weight_scale)
+        if (isinstance(scale, bool) or not isinstance(scale, (int, float))
+                or not math.isfinite(scale) or scale <= 0):
+            raise CheckpointError(f"{where}: weight_scale {scale!r} is not a positive number; "
+                                  "the checkpoint is damaged, save it again")
         for name, cell in (("main", self.main), ("fast", self.fast)):
             if cell is None:
                 continue
@@ -523,6 +547,9 @@ class OnChipState(nn.Module):
             self.generator.manual_seed(seed % 2**62)
         self.counters = {k: int(state["counters"].get(k, 0)) for k in COUNTERS}
         self.transfer_column = int(state["transfer_column"])
+        # checkpoints written before weight_scaling_omega existed carry no factor: the
+        # config's weight_scale was the only one then
+        self.weight_scale = float(state.get("weight_scale", self.cfg.weight_scale))
         self._records.clear()
 
     def extra_repr(self) -> str:

@@ -358,6 +358,7 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
             input_range = input_range.detach()
         in_mul = geom.per_tile_in(input_range.reciprocal())
     nm_scale: Tensor | float = 1.0
+    silent: Tensor | None = None  # 1 per input vector that is issued, 0 for a zero vector
     if _uses_noise_management(io):
         x = x if in_mul is None else x * in_mul
         nm_scale = noise_management_scale(x, io.noise_management, geom.in_vector_dims)
@@ -365,6 +366,8 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
             x, in_mul = x * (1.0 / nm_scale), None
         else:  # x/scale is taken in the crossbar's DAC pass (one pass over x, not two)
             in_mul = nm_scale.reciprocal()
+            if io.inp_noise == 0.0:
+                silent = _issued_vectors(x, geom)
     y, step = _crossbar(x, in_mul, w, io, geom, generator, pert, observe)
     if isinstance(io.bound_management, IterativeBoundManagement) and (
             torch.compiler.is_compiling() or _may_saturate(y, step, io)):
@@ -380,7 +383,22 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
     scale = out_scale if input_range is None else out_scale * input_range.unsqueeze(-1)
     if step != 1.0:
         scale = scale * step
+    if silent is not None:
+        nm_scale = nm_scale * silent
     return _digital_output(y, geom.per_tile_out(scale), nm_scale, bias, geom)
+
+
+def _issued_vectors(x: Tensor, geom: TileGeometry) -> Tensor:
+    """1 for each input vector with a non-zero entry, 0 for an all-zero one (keepdim over
+    ``geom.in_vector_dims``, the layout of the abs-max scale).
+
+    With abs-max noise management the digital unit knows max|x| before the MVM; for a zero
+    vector (a blank image patch, a silenced ReLU input) it issues none and the output is an
+    exact zero, without the output noise and ADC offset a conversion would add (aihwkit
+    ``ForwardBackwardPassIOManaged::forwardVector``: "output will be zero anyway", taken only
+    without input noise, as here).
+    """
+    return (x.detach() != 0).any(dim=geom.in_vector_dims, keepdim=True).to(x.dtype)
 
 
 def _digital_output(y: Tensor, scale: Tensor, nm_scale: Tensor | float, bias: Tensor | None,
