@@ -200,9 +200,9 @@ def onchip(algorithm: OnChipAlgorithm | None = None, cell: PulsedCell | None = N
     :func:`aimc.config.aihwkit_backward_io`), or are ideal with ``noisy_periphery=False``.
     Single 512-row tiles, no weight scaling (the layer weights are the device weights times
     ``weight_scale``, or times a per-layer factor chosen from the initial weights with
-    ``weight_scaling_omega``, see :class:`OnChipTraining`), no learned input ranges. The inference device model (used if the
-    trained model is later programmed with :func:`aimc.program`) stays the PCM model of
-    :func:`rasch2023`.
+    ``weight_scaling_omega``, see :class:`OnChipTraining`), no learned input ranges. The
+    inference device model (used if the trained model is later programmed with
+    :func:`aimc.program`) stays the PCM model of :func:`rasch2023`.
     """
     io = onchip_io() if noisy_periphery else IOConfig(
         dac=Converter(steps=None, bound=math.inf), adc=Converter(steps=None, bound=math.inf),
