@@ -61,7 +61,8 @@ def apply_noise_management(x: Tensor, cfg: NoiseManagement, reduce_dims: tuple[i
 
     ``reduce_dims`` are the dims that make up one input vector (for ABS_MAX). The scale is
     detached (no gradient flows through the management itself). All-zero vectors keep
-    scale 1.
+    scale 1 (their output is then zeroed by :func:`aimc.physics.mvm.analog_mvm` when there
+    is no input noise: no MVM is issued for them).
     """
     scale = noise_management_scale(x, cfg, reduce_dims)
     if isinstance(scale, float):
