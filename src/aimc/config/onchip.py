@@ -304,7 +304,10 @@ class OnChipTraining(ConfigBase):
             weights by 1/ω before the devices saturate (aihwkit's
             ``MappingParameter.weight_scaling_omega``, Rasch et al., arXiv:2104.02184).
             Layers whose initial weights are all zero keep s = 1. ``weight_scale`` must
-            then stay 1. The factor is saved in the checkpoint.
+            then stay 1. The factor is saved in the checkpoint. A larger share of the range
+            raises the signal over the output noise, but a layer whose weights must grow
+            past 1/ω of their initial maximum during training saturates at the device bound
+            (SGD from a small random init often grows them several-fold).
     """
 
     cell: PulsedCell = SingleDeviceCell()
