@@ -234,3 +234,16 @@ def test_real_mnist_subset(tmp_path: Path) -> None:
     acc = {a: r["final_accuracy"] for a, r in metrics["arms"].items()}
     assert acc["mlp_fp"] > 0.5 and acc["mlp_mp"] > 0.5, acc  # chance: 0.1
     assert metrics["arms"]["mlp_mp"]["n_train"] == 2000
+
+
+def test_every_on_chip_arm_trains_through_the_noisy_periphery_by_default() -> None:
+    """The issue's requirement: the CNN and LSTM mixed-precision arms see the same noisy
+    forward and backward MVMs as the MLP (unless switched off)."""
+    s = Nandakumar2020Settings()
+    for network in ("mlp", "cnn", "lstm"):
+        assert s.noisy_of(network)
+        cfg = n20.arm_config("mp", noisy_periphery=s.noisy_of(network))
+        assert cfg.on_chip is not None and cfg.on_chip.backward is not None
+        assert cfg.forward.out_noise > 0 and cfg.on_chip.backward.out_noise > 0
+    off = Nandakumar2020Settings(cnn_lstm_noisy_periphery=False)
+    assert off.noisy_of("mlp") and not off.noisy_of("cnn") and not off.noisy_of("lstm")
