@@ -432,6 +432,16 @@ def test_abs_max_managed_zero_input_vector_gives_an_exact_zero() -> None:
     noisy_in = analog_mvm(geom.to_tiles(x), w, io.replace(inp_noise=0.05), geom,
                           out_scale=ones, generator=seeded(4))
     assert torch.count_nonzero(noisy_in[1]) > 0
+    # training: the zero vector's forward is still zero, its gradient the straight-through
+    # one of an issued vector (ideal converters: Wᵀg exactly, up to float64 rounding)
+    io_train = _io(noise_management=AbsMaxNoiseManagement())
+    xg = x.clone().requires_grad_(True)
+    yg = analog_mvm(geom.to_tiles(xg), w, io_train, geom, out_scale=ones)
+    assert torch.count_nonzero(yg.detach()[1]) == 0
+    g = torch.rand(3, 4, dtype=F64, generator=seeded(5))
+    yg.backward(g)
+    assert xg.grad is not None
+    torch.testing.assert_close(xg.grad[1], g[1] @ w[0], rtol=1e-12, atol=1e-12)
 
 
 # --------------------------------------------------------------------- bound management

@@ -384,7 +384,10 @@ def analog_mvm(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry, *,
     if step != 1.0:
         scale = scale * step
     if silent is not None:
-        nm_scale = nm_scale * silent
+        if y.requires_grad:  # zero forward, straight-through gradient (as if issued)
+            y = y - y.detach() * (1.0 - silent)
+        else:
+            nm_scale = nm_scale * silent
     return _digital_output(y, geom.per_tile_out(scale), nm_scale, bias, geom)
 
 
@@ -396,7 +399,9 @@ def _issued_vectors(x: Tensor, geom: TileGeometry) -> Tensor:
     vector (a blank image patch, a silenced ReLU input) it issues none and the output is an
     exact zero, without the output noise and ADC offset a conversion would add (aihwkit
     ``ForwardBackwardPassIOManaged::forwardVector``: "output will be zero anyway", taken only
-    without input noise, as here).
+    without input noise, as here). In training the gradient still flows as if the vector had
+    been converted (aihwkit's input gradient is its own backward pass, which the forward
+    short-cut does not touch).
     """
     return (x.detach() != 0).any(dim=geom.in_vector_dims, keepdim=True).to(x.dtype)
 
