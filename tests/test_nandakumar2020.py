@@ -247,3 +247,18 @@ def test_every_on_chip_arm_trains_through_the_noisy_periphery_by_default() -> No
         assert cfg.forward.out_noise > 0 and cfg.on_chip.backward.out_noise > 0
     off = Nandakumar2020Settings(cnn_lstm_noisy_periphery=False)
     assert off.noisy_of("mlp") and not off.noisy_of("cnn") and not off.noisy_of("lstm")
+
+
+def test_cnn_weight_scaling_omega_reaches_the_cnn_arm_only() -> None:
+    s = Nandakumar2020Settings(cnn_weight_scaling_omega=0.3)
+    assert s.omega_of("cnn") == 0.3 and s.omega_of("mlp") is None and s.omega_of("lstm") is None
+    cfg = n20.arm_config("mp", weight_scaling_omega=s.omega_of("cnn"))
+    assert cfg.on_chip is not None and cfg.on_chip.weight_scaling_omega == 0.3
+    # the on-chip CNN arm's fingerprint sees it; the FP arm's does not
+    plain = Nandakumar2020Settings()
+    assert s.fingerprint("cnn_mp") != plain.fingerprint("cnn_mp")
+    assert s.fingerprint("cnn_fp") == plain.fingerprint("cnn_fp")
+    assert s.fingerprint("lstm_mp") == plain.fingerprint("lstm_mp")
+    for bad in (0.0, 1.2, "0.3", True):
+        with pytest.raises(ConfigError, match="cnn_weight_scaling_omega"):
+            Nandakumar2020Settings(cnn_weight_scaling_omega=bad)  # type: ignore[arg-type]

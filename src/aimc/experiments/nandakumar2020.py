@@ -157,6 +157,9 @@ class Nandakumar2020Settings(ConfigBase):
             aihwkit's does, the CNN stalled near 80 % here: most of its error vectors are
             zero (positions a max-pool or ReLU discarded), and each received output noise
             (σ 0.06 of the range) that the updates then accumulated.
+        cnn_weight_scaling_omega: per-layer weight-to-device scale of the CNN's on-chip arm
+            (:class:`aimc.config.OnChipTraining` ``weight_scaling_omega``; None: one scale
+            for all layers, as the MLP and LSTM arms use).
         eval_batch_size: test batch size.
     """
 
@@ -184,6 +187,7 @@ class Nandakumar2020Settings(ConfigBase):
     small_train_limit: int | None = None
     noisy_periphery: bool = True
     cnn_lstm_noisy_periphery: bool = True
+    cnn_weight_scaling_omega: float | None = None
     eval_batch_size: int = 1000
 
     def _validate(self) -> None:
@@ -214,6 +218,11 @@ class Nandakumar2020Settings(ConfigBase):
                 _check_int(f, v, 1)
         check_type(n, "noisy_periphery", self.noisy_periphery, bool)
         check_type(n, "cnn_lstm_noisy_periphery", self.cnn_lstm_noisy_periphery, bool)
+        omega = self.cnn_weight_scaling_omega
+        if omega is not None and (isinstance(omega, bool) or not isinstance(omega, (int, float))
+                                  or not 0 < omega <= 1):
+            raise ConfigError(f"{n}.cnn_weight_scaling_omega must be None or a number in "
+                              f"(0, 1], got {omega!r}")
 
     @classmethod
     def quick(cls, **changes: Any) -> Nandakumar2020Settings:
@@ -225,6 +234,10 @@ class Nandakumar2020Settings(ConfigBase):
                                 "small_train_limit": 6000}
         base.update(changes)
         return cls(**base)
+
+    def omega_of(self, network: str) -> float | None:
+        """The ``weight_scaling_omega`` of ``network``'s on-chip arms."""
+        return self.cnn_weight_scaling_omega if network == "cnn" else None
 
     def noisy_of(self, network: str) -> bool:
         """Whether ``network``'s on-chip arms use the noisy training periphery."""
@@ -256,6 +269,8 @@ class Nandakumar2020Settings(ConfigBase):
             relevant.update(hidden=self.hidden, activation=self.activation)
         if network == "lstm":
             relevant.update(lstm_hidden=self.lstm_hidden)
+        if self.omega_of(network) is not None and ARM_INFO[arm][1] != "fp":
+            relevant.update(weight_scaling_omega=self.omega_of(network))
         text = json.dumps(relevant, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -371,24 +386,30 @@ def network_description(network: str, settings: Nandakumar2020Settings) -> str:
     return f"LSTM(28→{settings.lstm_hidden}) over 28 image rows → linear({settings.lstm_hidden}→10)"
 
 
-def arm_config(method: str, *, noisy_periphery: bool = True) -> aimc.AnalogConfig:
+def arm_config(method: str, *, noisy_periphery: bool = True,
+               weight_scaling_omega: float | None = None) -> aimc.AnalogConfig:
     """The analog config of an on-chip method (``mp``, ``mp_pcm2018``, ``sgd_pcm``,
-    ``sgd_softbounds``)."""
+    ``sgd_softbounds``); ``weight_scaling_omega`` as in :class:`OnChipTraining`."""
     from aimc.config.onchip import DifferentialCell, InSituSGD
     from aimc.config.pulsed import PCMPulseDevice, SoftBoundsDevice
 
     if method == "mp":
-        return aimc.presets.onchip_mixed_precision(noisy_periphery=noisy_periphery)
-    if method == "mp_pcm2018":
-        return aimc.presets.onchip_mixed_precision(PCMPulseDevice(),
-                                                   noisy_periphery=noisy_periphery)
-    if method == "sgd_pcm":
-        return aimc.presets.onchip(InSituSGD(), DifferentialCell(),
-                                   noisy_periphery=noisy_periphery)
-    if method == "sgd_softbounds":
-        return aimc.presets.onchip_sgd(device=SoftBoundsDevice(),
-                                       noisy_periphery=noisy_periphery)
-    raise ConfigError(f"unknown on-chip method {method!r}")
+        cfg = aimc.presets.onchip_mixed_precision(noisy_periphery=noisy_periphery)
+    elif method == "mp_pcm2018":
+        cfg = aimc.presets.onchip_mixed_precision(PCMPulseDevice(),
+                                                  noisy_periphery=noisy_periphery)
+    elif method == "sgd_pcm":
+        cfg = aimc.presets.onchip(InSituSGD(), DifferentialCell(),
+                                  noisy_periphery=noisy_periphery)
+    elif method == "sgd_softbounds":
+        cfg = aimc.presets.onchip_sgd(device=SoftBoundsDevice(),
+                                      noisy_periphery=noisy_periphery)
+    else:
+        raise ConfigError(f"unknown on-chip method {method!r}")
+    if weight_scaling_omega is None:
+        return cfg
+    assert cfg.on_chip is not None
+    return cfg.replace(on_chip=cfg.on_chip.replace(weight_scaling_omega=weight_scaling_omega))
 
 
 # --------------------------------------------------------------------------- training
@@ -415,7 +436,8 @@ def _train_arm(arm: str, settings: Nandakumar2020Settings, data: _Data, *,
     else:
         from aimc.optim import AnalogSGD
 
-        cfg = arm_config(method, noisy_periphery=settings.noisy_of(network))
+        cfg = arm_config(method, noisy_periphery=settings.noisy_of(network),
+                         weight_scaling_omega=settings.omega_of(network))
         config_dict = cfg.to_dict()
         model = aimc.convert_to_analog(model, cfg)
         opt = AnalogSGD(model.parameters(), lr=lr)

@@ -330,6 +330,9 @@ def _notes(metrics: dict[str, Any]) -> list[str]:
                                 "discarded) each received output noise and mixed precision "
                                 "stalled near 80 %" if st.get("cnn_lstm_noisy_periphery")
                                 else "ideal MVMs (devices only)")
+        + (f"; the CNN's layers each map their largest initial weight to "
+           f"ω = {st['cnn_weight_scaling_omega']:g} of the device range "
+           f"(`weight_scaling_omega`)" if st.get("cnn_weight_scaling_omega") else "")
         + ". The test accuracy is read through the arm's forward MVM (with its noise).",
         "- Mixed precision uses ε = the device's dw_min (0.01, aihwkit's `granularity = 0`); "
         "the preset PCM device's mean step is far larger near reset (≈ 0.28 at w = 0, physics"
