@@ -48,7 +48,7 @@ def _render(run: str) -> str:
         plot = report.PLOT_NAME if (RESULTS / run / report.PLOT_NAME).is_file() else None
         # the stored folder is a copy of `aimc demo --out runs/demo` (its re-run command)
         return report.markdown_report(m, plot_name=plot, out_dir="runs/demo")
-    if run == "nandakumar2020":
+    if run in ("nandakumar2020", "nandakumar2020_cnn_lstm"):
         mlp, other = nandakumar2020_report.MLP_PLOT, nandakumar2020_report.OTHER_PLOT
         return nandakumar2020_report.markdown_report(
             m, plots=_plots(run, {mlp: mlp, other: other}))
@@ -83,7 +83,8 @@ def test_every_stored_run_is_checked() -> None:
                          "rasch2023_sensitivity_quick", "diehlcook2015",
                          "diehlcook2015_quick", "diehlcook2015_100x3", "diehlcook2015_devices",
                          "diehlcook2015_seed1", "diehlcook2015_seed2", "nandakumar2020-snn",
-                         "analognets_recipes", "rasch2023_standard"}
+                         "analognets_recipes", "rasch2023_standard",
+                         "nandakumar2020_cnn_lstm"}
 
 
 @pytest.mark.parametrize("run", RUNS)
