@@ -396,8 +396,9 @@ def _issued_vectors(x: Tensor, geom: TileGeometry) -> Tensor:
     ``geom.in_vector_dims``, the layout of the abs-max scale).
 
     With abs-max noise management the digital unit knows max|x| before the MVM; for a zero
-    vector (a blank image patch, a silenced ReLU input) it issues none and the output is an
-    exact zero, without the output noise and ADC offset a conversion would add (aihwkit
+    vector (a dense layer's input silenced by a ReLU; for a convolution the vector is a
+    sample's whole tile input) it issues none and the output is an exact zero, without the
+    output noise a conversion would add (aihwkit
     ``ForwardBackwardPassIOManaged::forwardVector``: "output will be zero anyway", taken only
     without input noise, as here). In training the gradient still flows as if the vector had
     been converted (aihwkit's input gradient is its own backward pass, which the forward
