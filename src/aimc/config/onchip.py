@@ -270,6 +270,17 @@ class TikiTaka(OnChipAlgorithm):
         check_instance(n, "pulse", self.pulse, PulseUpdate)
 
 
+def check_weight_scaling_omega(owner: str, field: str, omega: object) -> None:
+    """Raise ConfigError unless ``omega`` is None or a number in (0, 1] (the fraction of the
+    device range a layer's largest initial weight uses, :class:`OnChipTraining`)."""
+    if omega is None:
+        return
+    if isinstance(omega, bool) or not isinstance(omega, (int, float)) or not 0 < omega <= 1:
+        raise ConfigError(f"{owner}.{field} must be a number in (0, 1] (the fraction of the "
+                          f"device range the largest initial weight uses) or None, "
+                          f"got {omega!r}")
+
+
 def aihwkit_backward_io() -> IOConfig:
     """aihwkit's default ``IOParameters`` for the backward pass of pulsed training.
 
@@ -323,13 +334,8 @@ class OnChipTraining(ConfigBase):
         if self.backward is not None:
             check_instance(n, "backward", self.backward, IOConfig)
         check_positive(n, "weight_scale", self.weight_scale)
-        omega = self.weight_scaling_omega
-        if omega is not None:
-            if isinstance(omega, bool) or not isinstance(omega, (int, float)) or not (
-                    0 < omega <= 1):
-                raise ConfigError(f"{n}.weight_scaling_omega must be a number in (0, 1] (the "
-                                  f"fraction of the device range the largest initial weight "
-                                  f"uses) or None, got {omega!r}")
+        check_weight_scaling_omega(n, "weight_scaling_omega", self.weight_scaling_omega)
+        if self.weight_scaling_omega is not None:
             if self.weight_scale != 1.0:
                 raise ConfigError(f"{n}: weight_scaling_omega picks each layer's weight scale; "
                                   f"leave weight_scale at 1 (got {self.weight_scale}) or set "

@@ -70,6 +70,7 @@ from torch import Tensor, nn
 
 import aimc
 from aimc.config.base import ConfigBase, check_type, config
+from aimc.config.onchip import check_weight_scaling_omega
 from aimc.errors import CheckpointError, ConfigError, DataError, TrainingError
 from aimc.experiments.progress import progress
 from aimc.experiments.provenance import code_block, portable_path
@@ -219,11 +220,7 @@ class Nandakumar2020Settings(ConfigBase):
                 _check_int(f, v, 1)
         check_type(n, "noisy_periphery", self.noisy_periphery, bool)
         check_type(n, "cnn_lstm_noisy_periphery", self.cnn_lstm_noisy_periphery, bool)
-        omega = self.cnn_weight_scaling_omega
-        if omega is not None and (isinstance(omega, bool) or not isinstance(omega, (int, float))
-                                  or not 0 < omega <= 1):
-            raise ConfigError(f"{n}.cnn_weight_scaling_omega must be None or a number in "
-                              f"(0, 1], got {omega!r}")
+        check_weight_scaling_omega(n, "cnn_weight_scaling_omega", self.cnn_weight_scaling_omega)
 
     @classmethod
     def quick(cls, **changes: Any) -> Nandakumar2020Settings:
