@@ -31,6 +31,12 @@ def test_settings_reject_bad_values() -> None:
     with pytest.raises(ConfigError, match="dt"):
         dc.DiehlCook2015Settings(dt=5.0)
     assert dc.DiehlCook2015Settings(neurons=(100, 400)).epochs_of(400) == 3
+    for bad in (2.0, -1.0, float("inf"), "50", True):
+        with pytest.raises(ConfigError, match="lockout must be None or a number"):
+            dc.DiehlCook2015Settings(lockout=bad)
+    default, off = dc.DiehlCook2015Settings(), dc.DiehlCook2015Settings(lockout=None)
+    assert default.network(100).exc.lockout == 50.0 and off.network(100).exc.lockout is None
+    assert default.fingerprint("ideal", 100) != off.fingerprint("ideal", 100)
 
 
 @needs_mnist
@@ -84,6 +90,12 @@ def test_cli_rejects_bad_arguments(capsys: pytest.CaptureFixture[str], tmp_path:
     assert "comma-separated integers" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*base, "--train-images", "0"])
+    with pytest.raises(SystemExit):
+        main([*base, "--lockout", "long"])
+    assert "--lockout takes a number of ms" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, "--lockout", "1"])
+    assert "lockout must be None or a number" in capsys.readouterr().err
     assert main([*base, "--data", str(tmp_path / "nowhere"), "--no-progress"]) == 2
     assert "does not exist" in capsys.readouterr().err
 

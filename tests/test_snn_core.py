@@ -16,6 +16,7 @@ from aimc.snn import (
     latency_spikes,
     lif_init,
     lif_step,
+    lockout_steps,
     poisson_spikes,
     poisson_step,
     refractory_steps,
@@ -157,6 +158,27 @@ def test_refractory_holds_reset_for_whole_steps() -> None:
     assert float(v[first + 1 + refractory_steps(CURRENT, 0.5), 0]) > -70.0  # integrates again
 
 
+def test_lockout_blocks_spikes_but_not_the_membrane() -> None:
+    """lockout 5 ms, refractory 2 ms at dt 0.5 ms under a drive that takes v from reset
+    across threshold in two steps: v is held for 4 steps, then integrates (rises above
+    v_reset) but cannot spike for 10 steps after the spike: spikes every 11 steps, in the
+    first step the counter frees. Without a lockout the same neuron fires every 6 steps
+    (4 held + 2 rising), so a counter that forgot the lockout, or held v for the whole
+    lockout (then 10 + 2 = 12), fails."""
+    params = CURRENT.replace(lockout=5.0)
+    assert lockout_steps(params, 0.5) == 10 and refractory_steps(params, 0.5) == 4
+    assert lockout_steps(CURRENT, 0.5) == refractory_steps(CURRENT, 0.5)
+    v, s, _ = _run(params, 0.5, 60, current=500.0)
+    times = torch.nonzero(s[:, 0]).flatten().tolist()
+    assert [b - a for a, b in zip(times[:-1], times[1:], strict=True)] == [11] * (len(times) - 1)
+    first = times[0]
+    assert bool((v[first + 1:first + 5, 0] == -70.0).all())      # held: refractory
+    assert bool((v[first + 5:first + 11, 0] > -70.0).all())       # integrates, blocked
+    _, s_free, _ = _run(CURRENT, 0.5, 60, current=500.0)
+    t_free = torch.nonzero(s_free[:, 0]).flatten().tolist()
+    assert t_free[1] - t_free[0] == 6
+
+
 def test_adaptive_threshold_grows_per_spike_and_decays_exactly() -> None:
     """θ ← θ·e^(−dt/τ_θ) + θ_plus per spike; ``adapt=False`` keeps it from growing."""
     params = CURRENT.replace(theta_plus=0.5, tau_theta=100.0)
@@ -247,6 +269,9 @@ def test_regular_and_latency_codes() -> None:
     (lambda: LIFNeuron(synapse="voltage"), "synapse must be one of"),
     (lambda: LIFNeuron(e_inh=10.0), "swap them"),
     (lambda: LIFNeuron(refractory=-1.0), "refractory must be >= 0"),
+    (lambda: LIFNeuron(lockout=-1.0), "lockout must be >= 0"),
+    (lambda: LIFNeuron(lockout=math.inf), "lockout must be finite"),
+    (lambda: LIFNeuron(refractory=5.0, lockout=2.0), "must be >= refractory"),
     (lambda: LIFNeuron(v_rest=math.nan), "must be finite"),
     (lambda: Trace(tau=0.0), "tau must be > 0"),
     (lambda: Trace(mode="pair"), "mode must be one of"),

@@ -13,7 +13,8 @@
               [--epochs N] [--arms a,b] [--threads N] [--no-progress]
     aimc reproduce diehlcook2015 [--neurons N[,M]] [--synapse ideal|cu-sio2-w|pcm|...]
               [--ablation] [--quick] [--data DIR] [--out DIR] [--epochs N]
-              [--train-images N] [--seed N] [--threads N] [--no-progress]
+              [--train-images N] [--seed N] [--lockout MS|none] [--threads N]
+              [--no-progress]
     aimc reproduce nandakumar2020-snn [--quick] [--data DIR] [--out DIR] [--synapse S,T]
               [--devices N,M] [--epochs N] [--train-per-class N] [--speakers A,B]
               [--seed N] [--threads N] [--no-progress]
@@ -320,6 +321,10 @@ def _add_diehlcook2015(experiments: Any) -> None:
                    default=None, help="first N training images per epoch (default: all)")
     p.add_argument("--seed", type=_int_at_least(0, "--seed", 0), default=None,
                    help="master seed (default: 0)")
+    p.add_argument("--lockout", metavar="MS|none", default=None,
+                   help="excitatory firing lockout after a spike in ms (default: the "
+                        "reference code's 50; none: the paper's 5 ms refractory period "
+                        "alone)")
     p.add_argument("--threads", type=_int_at_least(1, "--threads", 1), default=1,
                    help="torch and BLAS threads (default: 1; a batch-1 spiking loop is "
                         "dispatch-bound, and two runs side by side each want one core)")
@@ -328,6 +333,19 @@ def _add_diehlcook2015(experiments: Any) -> None:
                    help="resume a run folder that other code started; metrics.json then "
                         "lists every code version")
     p.set_defaults(func=_cmd_diehlcook2015, subparser=p)
+
+
+def _lockout(text: str) -> float | None:
+    """``--lockout``: a number of ms, or ``none``."""
+    from aimc.errors import ConfigError
+
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise ConfigError(f"--lockout takes a number of ms such as 50, or none, got "
+                          f"{text!r}") from exc
 
 
 def _cmd_diehlcook2015(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -352,6 +370,8 @@ def _cmd_diehlcook2015(args: argparse.Namespace, parser: argparse.ArgumentParser
         for key in ("epochs", "seed", "train_images"):
             if getattr(args, key) is not None:
                 changes[key] = getattr(args, key)
+        if args.lockout is not None:
+            changes["lockout"] = _lockout(args.lockout)
         settings = (DiehlCook2015Settings.quick(**changes) if args.quick
                     else DiehlCook2015Settings(**changes))
     except ConfigError as exc:

@@ -3,7 +3,8 @@
 Frozen, validated configs like the rest of :mod:`aimc.config`; the kernels that use them are in
 :mod:`aimc.snn`. Defaults are the excitatory neuron of the Diehl & Cook (2015) reference code
 ``[3rd peter-u-diehl/stdp-mnist Diehl&Cook_spiking_MNIST.py]`` (``../shared/reference/
-physics.md`` §4.3), where that code states them.
+physics.md`` §4.3), where that code states them, except the firing lockout, which only
+:func:`diehl_cook_excitatory` sets.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from aimc.config.base import ConfigBase, check_nonnegative, check_positive, chec
 from aimc.errors import ConfigError
 
 __all__ = ["LIFNeuron", "Trace", "DiehlCookSTDP", "SpikeWaveform", "CuSiO2WMemristor",
-           "diehl_cook_excitatory", "diehl_cook_inhibitory"]
+           "diehl_cook_excitatory", "diehl_cook_inhibitory", "DIEHL_COOK_LOCKOUT"]
 
 _SYNAPSES = ("current", "conductance")
 _TRACE_MODES = ("reset", "additive")
@@ -29,8 +30,9 @@ class LIFNeuron(ConfigBase):
     Membrane (``synapse="conductance"``, s in units of the leak conductance):
         τ_m·dv/dt = (v_rest − v) + s_e·(E_e − v) + s_i·(E_i − v)
     Synapses: τ_e·ds_e/dt = −s_e (likewise s_i); an arriving spike of weight w adds w.
-    Threshold: a spike when v > v_threshold + θ outside the refractory period; then
-    v ← v_reset, the neuron holds v_reset for ``refractory`` ms, and θ ← θ + theta_plus.
+    Threshold: a spike when v > v_threshold + θ outside the lockout; then v ← v_reset, the
+    neuron holds v_reset for ``refractory`` ms, cannot spike again for ``lockout`` ms
+    (≥ refractory; default = refractory), and θ ← θ + theta_plus.
     θ decays as τ_θ·dθ/dt = −θ (starts at ``theta_init``).
 
     Integration (:func:`aimc.snn.lif_step`) is exact for any ``dt`` where a closed form
@@ -43,7 +45,12 @@ class LIFNeuron(ConfigBase):
         v_rest, v_reset: rest and reset potentials (mV); −65 / −65.
         v_threshold: base threshold (mV). Diehl & Cook spike when v > −52 mV + θ − 20 mV with
             θ starting at 20 mV: here v_threshold = −72 mV and ``theta_init`` = 20 mV.
-        refractory: absolute refractory period (ms); 5 ms.
+        refractory: absolute refractory period (ms): v is held at v_reset; 5 ms.
+        lockout: time after a spike before the neuron can spike again (ms, ≥ refractory;
+            None = ``refractory``). The Diehl & Cook reference code's excitatory threshold
+            also needs ``timer > refrac_e`` with ``dtimer/dt = 0.1``, so its neurons cannot
+            fire within 50 ms of a spike although v integrates again after 5 ms
+            (:func:`diehl_cook_excitatory`).
         synapse: ``"current"`` or ``"conductance"`` (Diehl & Cook: conductance).
         tau_exc, tau_inh: synaptic decay τ_e, τ_i (ms); 1 and 2 ms.
         e_exc, e_inh: reversal potentials E_e, E_i (mV, conductance synapses); 0 and −100 mV.
@@ -57,6 +64,7 @@ class LIFNeuron(ConfigBase):
     v_reset: float = -65.0
     v_threshold: float = -72.0
     refractory: float = 5.0
+    lockout: float | None = None
     synapse: str = "conductance"
     tau_exc: float = 1.0
     tau_inh: float = 2.0
@@ -77,6 +85,14 @@ class LIFNeuron(ConfigBase):
         if math.isinf(self.tau_mem):
             raise ConfigError(f"{n}.tau_mem must be finite (ms), got {self.tau_mem!r}")
         check_nonnegative(n, "refractory", self.refractory)
+        if self.lockout is not None:
+            check_nonnegative(n, "lockout", self.lockout)
+            if math.isinf(self.lockout):
+                raise ConfigError(f"{n}.lockout must be finite (ms), got {self.lockout!r}")
+            if self.lockout < self.refractory:
+                raise ConfigError(f"{n}.lockout ({self.lockout} ms) must be >= refractory "
+                                  f"({self.refractory} ms): a neuron cannot spike while its "
+                                  f"membrane is held; raise lockout or pass None")
         check_nonnegative(n, "theta_plus", self.theta_plus)
         if self.synapse not in _SYNAPSES:
             raise ConfigError(f"{n}.synapse must be one of {_SYNAPSES}, got {self.synapse!r}")
@@ -145,9 +161,17 @@ class DiehlCookSTDP(ConfigBase):
             raise ConfigError("DiehlCookSTDP.w_max must be finite")
 
 
-def diehl_cook_excitatory() -> LIFNeuron:
-    """The excitatory neuron of the Diehl & Cook reference code (physics.md §4.3)."""
-    return LIFNeuron()
+#: the reference code's excitatory firing lockout (ms): its threshold needs ``timer > 5 ms``
+#: with ``dtimer/dt = 0.1`` and ``timer = 0`` at reset, i.e. 50 ms after a spike
+DIEHL_COOK_LOCKOUT = 50.0
+
+
+def diehl_cook_excitatory(lockout: float | None = DIEHL_COOK_LOCKOUT) -> LIFNeuron:
+    """The excitatory neuron of the Diehl & Cook reference code (physics.md §4.3): the
+    :class:`LIFNeuron` defaults plus the reference code's 50 ms firing lockout (v integrates
+    again 5 ms after a spike, but the neuron cannot fire for 50 ms; ``lockout=None``: the
+    5 ms refractory period alone, as the paper's text and physics.md §4.3 state it)."""
+    return LIFNeuron(lockout=lockout)
 
 
 def diehl_cook_inhibitory() -> LIFNeuron:

@@ -45,6 +45,7 @@ import torch
 from torch import Tensor
 
 from aimc.config.base import ConfigBase, config
+from aimc.config.snn import DIEHL_COOK_LOCKOUT, diehl_cook_excitatory
 from aimc.errors import CheckpointError, ConfigError
 from aimc.experiments.nandakumar2020 import _load_arm, derived_seed  # shared run helpers
 from aimc.experiments.progress import progress
@@ -94,6 +95,9 @@ class DiehlCook2015Settings(ConfigBase):
         checkpoint_every: training images between checkpoints.
         eval_batch: images per batch when evaluating.
         dt, t_present, t_rest: time step and presentation/rest times (ms), the paper's.
+        lockout: the excitatory neurons' firing lockout after a spike (ms; the reference
+            code's 50 ms, see :func:`aimc.config.snn.diehl_cook_excitatory`); None: the
+            5 ms refractory period alone (the paper's text).
     """
 
     mode: str = "full"
@@ -109,6 +113,7 @@ class DiehlCook2015Settings(ConfigBase):
     dt: float = 0.5
     t_present: float = 350.0
     t_rest: float = 150.0
+    lockout: float | None = DIEHL_COOK_LOCKOUT
 
     def _validate(self) -> None:
         if self.mode not in MODES:
@@ -137,6 +142,13 @@ class DiehlCook2015Settings(ConfigBase):
                 _check_int(f, getattr(self, f), 1)
         for f in ("checkpoint_every", "eval_batch"):
             _check_int(f, getattr(self, f), 1)
+        refractory = diehl_cook_excitatory().refractory
+        if self.lockout is not None and (
+                isinstance(self.lockout, bool) or not isinstance(self.lockout, (int, float))
+                or not refractory <= self.lockout < float("inf")):
+            raise ConfigError(f"DiehlCook2015Settings.lockout must be None or a number of ms "
+                              f">= the {refractory} ms refractory period (the reference "
+                              f"code's: {DIEHL_COOK_LOCKOUT}), got {self.lockout!r}")
         self.network(self.neurons[0])  # validates dt and the times
 
     @classmethod
@@ -153,7 +165,8 @@ class DiehlCook2015Settings(ConfigBase):
 
     def network(self, neurons: int) -> DiehlCookSettings:
         return DiehlCookSettings(n_neurons=neurons, dt=self.dt, t_present=self.t_present,
-                                 t_rest=self.t_rest)
+                                 t_rest=self.t_rest,
+                                 exc=diehl_cook_excitatory(lockout=self.lockout))
 
     def arms(self) -> list[tuple[str, str, int]]:
         """(name, synapse, neurons) of every arm, in run order."""
@@ -164,7 +177,8 @@ class DiehlCook2015Settings(ConfigBase):
         relevant = {"synapse": synapse, "neurons": neurons, "seed": self.seed,
                     "epochs": self.epochs_of(neurons), "train_images": self.train_images,
                     "assign_images": self.assign_images, "test_images": self.test_images,
-                    "dt": self.dt, "t_present": self.t_present, "t_rest": self.t_rest}
+                    "dt": self.dt, "t_present": self.t_present, "t_rest": self.t_rest,
+                    "lockout": self.lockout}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 

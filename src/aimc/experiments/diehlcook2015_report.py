@@ -88,7 +88,8 @@ def markdown_report(metrics: dict[str, Any], *, plots: dict[str, str] | None = N
              f"rest; training images per epoch: "
              f"{'all 60,000' if s['train_images'] is None else s['train_images']}; labels "
              f"from {_assign(s)} training images; test images: "
-             f"{'all 10,000' if s['test_images'] is None else s['test_images']}.", "",
+             f"{'all 10,000' if s['test_images'] is None else s['test_images']}; "
+             f"{_lockout(s)}.", "",
              "## Test accuracy", ""]
     rows = []
     for a in metrics["summary"]["arms"]:
@@ -132,6 +133,14 @@ def markdown_report(metrics: dict[str, Any], *, plots: dict[str, str] | None = N
               "synapse model decides what a requested change does "
               "(`aimc.snn.synapses`).", ""]
     return "\n".join(lines)
+
+
+def _lockout(s: dict[str, Any]) -> str:
+    """The excitatory firing lockout of a run (runs before the setting existed had none)."""
+    lock = s.get("lockout")
+    if lock is None:
+        return "no excitatory firing lockout (5 ms refractory period alone)"
+    return f"excitatory firing lockout {lock:g} ms after a spike (reference code)"
 
 
 def _ablation_section(metrics: dict[str, Any]) -> list[str]:

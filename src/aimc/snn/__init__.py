@@ -27,7 +27,7 @@ from aimc.snn.encoders import (
            regular_spikes,
 )
 from aimc.snn.monitors import SpikeMonitor, StateMonitor
-from aimc.snn.neurons import LIFState, lif_init, lif_step, refractory_steps
+from aimc.snn.neurons import LIFState, lif_init, lif_step, lockout_steps, refractory_steps
 from aimc.snn.normad import (
            MatchCounts,
            filter_spikes,
@@ -54,7 +54,7 @@ from aimc.snn.synapses import (
 from aimc.snn.traces import trace_decay, trace_spike, trace_step
 
 __all__ = ["LIFNeuron", "Trace", "diehl_cook_excitatory", "diehl_cook_inhibitory",
-           "LIFState", "lif_init", "lif_step", "refractory_steps",
+           "LIFState", "lif_init", "lif_step", "refractory_steps", "lockout_steps",
            "trace_decay", "trace_spike", "trace_step",
            "poisson_step", "poisson_spikes", "poisson_events", "regular_spikes",
            "latency_spikes",

@@ -55,7 +55,7 @@ from torch import Tensor
 from aimc.errors import ConfigError
 from aimc.snn._backend import array_module, flat_nonzero, to_torch, view
 from aimc.snn.encoders import poisson_events
-from aimc.snn.neurons import refractory_steps
+from aimc.snn.neurons import lockout_steps, refractory_steps
 
 if TYPE_CHECKING:  # pragma: no cover
     from aimc.snn.diehl_cook import DiehlCookNetwork
@@ -130,9 +130,15 @@ class _Consts:
         self.v_threshold = vec(e.v_threshold, i.v_threshold)
         self.k_mem = vec(-dt / e.tau_mem, -dt / i.tau_mem)
         self.theta_plus = vec(e.theta_plus, i.theta_plus)
-        self.n_ref = vec(refractory_steps(e, dt), refractory_steps(i, dt)).astype(np.int32) \
-            if xp is np else vec(refractory_steps(e, dt), refractory_steps(i, dt)).int()
-        self.max_ref = max(refractory_steps(e, dt), refractory_steps(i, dt))
+        # one counter per neuron (aimc.snn.neurons): set to the lockout steps on a spike, v
+        # held while it exceeds lockout − refractory steps, no spike while it is > 0
+        lock_e, lock_i = lockout_steps(e, dt), lockout_steps(i, dt)
+        free_e, free_i = lock_e - refractory_steps(e, dt), lock_i - refractory_steps(i, dt)
+        as_int = (lambda a: a.astype(np.int32)) if xp is np else (lambda a: a.int())
+        self.n_ref = as_int(vec(lock_e, lock_i))
+        self.hold_above = as_int(vec(free_e, free_i))
+        self.lockout_differs = free_e > 0 or free_i > 0
+        self.max_ref = max(lock_e, lock_i)
         # quiescence bound: v ≤ v_high + span·s_e·τ_e/τ_m  (module docstring)
         self.v_high = vec(max(e.v_rest, e.v_reset), max(i.v_rest, i.v_reset))
         self.v_low = vec(min(e.e_inh, e.v_rest, e.v_reset), min(i.e_inh, i.v_rest, i.v_reset))
@@ -251,13 +257,14 @@ def present_fast(net: DiehlCookNetwork, x: Tensor, intensity: float, learn: bool
             v += v_inf
             refractory = t <= ref_until
             if refractory:
-                held = counter > 0
+                blocked = counter > 0
+                held = (counter > c.hold_above) if c.lockout_differs else blocked
                 _put(xp, v, held, c.v_reset)
             theta *= c.r_theta
             xp.add(theta, c.v_threshold, out=tmp)
             xp.greater(v, tmp, out=spk)
             if refractory:
-                spk &= ~held
+                spk &= ~blocked
             spiked = bool(spk.any())
             if spiked:
                 _put(xp, v, spk, c.v_reset)

@@ -19,8 +19,10 @@ Integration over one step of length ``dt`` (synaptic inputs arriving at the step
   over the step (τ_s = ∞), second order in dt otherwise;
 * s and θ decay exactly (s·e^(−dt/τ_s), θ·e^(−dt/τ_θ)).
 
-Then a neuron outside its refractory period spikes if v > v_threshold + θ: v ← v_reset, θ ←
-θ + theta_plus (when ``adapt``), and it holds v_reset for the next ⌈refractory/dt⌉ steps.
+Then a neuron outside its lockout spikes if v > v_threshold + θ: v ← v_reset, θ ←
+θ + theta_plus (when ``adapt``), it holds v_reset for the next ⌈refractory/dt⌉ steps and
+cannot spike in the next ⌈lockout/dt⌉ steps (one counter: set to the lockout steps on a spike,
+v held while it exceeds lockout − refractory steps, no spike while it is > 0).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from aimc.config.snn import LIFNeuron
 from aimc.errors import ConfigError, ShapeError
 from aimc.snn._checks import check_time_step
 
-__all__ = ["LIFState", "lif_init", "lif_step", "refractory_steps", "check_dt"]
+__all__ = ["LIFState", "lif_init", "lif_step", "refractory_steps", "lockout_steps",
+           "check_dt"]
 
 
 class LIFState(NamedTuple):
@@ -45,7 +48,8 @@ class LIFState(NamedTuple):
         v: membrane potential (mV).
         exc, inh: excitatory / inhibitory synaptic variables (mV drive for current
             synapses; multiples of the leak conductance for conductance synapses).
-        refractory: remaining refractory steps (int32).
+        refractory: steps left before the neuron may spike again (int32; v is held at
+            v_reset while more than lockout − refractory steps are left).
         theta: adaptive threshold offset θ (mV).
     """
 
@@ -69,6 +73,14 @@ def check_dt(dt: float, params: LIFNeuron) -> float:
 def refractory_steps(params: LIFNeuron, dt: float) -> int:
     """⌈refractory/dt⌉ steps held at v_reset after a spike (1e-9 guards exact multiples)."""
     return max(0, math.ceil(params.refractory / dt - 1e-9))
+
+
+def lockout_steps(params: LIFNeuron, dt: float) -> int:
+    """⌈lockout/dt⌉ steps without a spike after a spike (at least :func:`refractory_steps`)."""
+    n_ref = refractory_steps(params, dt)
+    if params.lockout is None:
+        return n_ref
+    return max(n_ref, math.ceil(params.lockout / dt - 1e-9))
 
 
 def lif_init(shape: tuple[int, ...] | torch.Size, params: LIFNeuron, *,
@@ -157,16 +169,18 @@ def lif_step(state: LIFState, params: LIFNeuron, dt: float, *, exc: Tensor | Non
             drive = drive + current
         v_inf = drive / g
         v = v_inf + (v0 - v_inf) * torch.exp(g * (-dt / tau_m))
+    n_ref = refractory_steps(params, dt)
+    n_lock = lockout_steps(params, dt)
     refractory = state.refractory > 0
-    v = torch.where(refractory, torch.full_like(v, params.v_reset), v)
+    held = refractory if n_lock == n_ref else state.refractory > n_lock - n_ref
+    v = torch.where(held, torch.full_like(v, params.v_reset), v)
     theta = state.theta if math.isinf(params.tau_theta) else \
         state.theta * math.exp(-dt / params.tau_theta)
     spikes = (v > params.v_threshold + theta) & ~refractory
     v = torch.where(spikes, torch.full_like(v, params.v_reset), v)
     if adapt and params.theta_plus > 0:
         theta = theta + spikes.to(theta.dtype) * params.theta_plus
-    n_ref = refractory_steps(params, dt)
-    counter = torch.where(spikes, torch.full_like(state.refractory, n_ref),
+    counter = torch.where(spikes, torch.full_like(state.refractory, n_lock),
                           (state.refractory - 1).clamp_(min=0))
     s_e = s_e if math.isinf(params.tau_exc) else s_e * math.exp(-dt / params.tau_exc)
     s_i = s_i if math.isinf(params.tau_inh) else s_i * math.exp(-dt / params.tau_inh)
