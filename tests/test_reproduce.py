@@ -190,6 +190,26 @@ def test_deleting_one_result_recomputes_only_that_step(
                                                                "lstm_ptb/fp_model.pt"}
 
 
+def test_parallel_progress_counts_steps_finished_by_workers(
+        full_run: tuple[Path, dict[str, Any]], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The parent's whole-run bar for parallel workers: steps already in the folder are
+    not counted; a result file a worker writes later is picked up by the next poll."""
+    out = tmp_path / "run"
+    shutil.copytree(full_run[0], out)
+    moved = tmp_path / "hwa_eval.json"
+    shutil.move(out / "mlp_mnist" / "hwa_eval.json", moved)
+    watch = r23._ParallelProgress(tiny(), r23._Store(out, lambda m: None), workers=2,
+                                  interval=3600.0)
+    assert [k for g in watch.groups for k in g if watch.eta.is_open(k)] == \
+        ["mlp_mnist:hwa_eval"]
+    with watch:
+        assert watch.eta.is_open("mlp_mnist:hwa_eval")
+        shutil.move(moved, out / "mlp_mnist" / "hwa_eval.json")  # "a worker finished it"
+    assert not watch.eta.is_open("mlp_mnist:hwa_eval")
+    assert "run: 1/1 steps done" in capsys.readouterr().err
+
+
 def test_changed_settings_recompute_only_affected_steps(
         full_run: tuple[Path, dict[str, Any]], data_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
@@ -211,7 +231,7 @@ class _Stop(Exception):
 
 def test_interrupted_hwa_training_resumes_at_epoch_2(
         full_run: tuple[Path, dict[str, Any]], data_root: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
 
     def stop(workload: str, step: str, epoch: int) -> None:
@@ -229,9 +249,15 @@ def test_interrupted_hwa_training_resumes_at_epoch_2(
     seen: list[tuple[str, int]] = []
     monkeypatch.setattr(r23, "_epoch_finished", lambda w, s, e: seen.append((s, e)))
     logs: list[str] = []
-    metrics = run_rasch2023(tiny("mlp_mnist"), out, data_root=data_root, show_progress=False,
+    capsys.readouterr()
+    metrics = run_rasch2023(tiny("mlp_mnist"), out, data_root=data_root, show_progress=True,
                             log=logs.append)
     assert seen == [("hwa_train", 2)]  # FP training not redone, HWA from epoch 2
+    # whole-run progress: the two loaded steps are not counted; the tiny mode has no
+    # recorded timings, so the estimate is a lower bound
+    assert any(m.startswith("mlp_mnist: hwa_train ... (run: step 1/2, ≥ ")
+               and "2 steps not estimated" in m for m in logs), logs
+    assert "run: step 2/2" in capsys.readouterr().err  # the bars show it too
     assert any("resuming: mlp_mnist hwa_train at epoch 2/2" in m for m in logs)
     assert not ckpt.exists()
     # an interrupted and resumed run gives the numbers of an uninterrupted one

@@ -54,6 +54,7 @@ import math
 import os
 import platform
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -67,6 +68,7 @@ from torch import nn
 import aimc
 from aimc import presets
 from aimc.errors import CheckpointError, TrainingError
+from aimc.experiments.eta import RunETA, rasch2023_eta
 from aimc.experiments.progress import progress
 from aimc.experiments.provenance import claim_run_folder, code_block
 from aimc.experiments.rasch2023_spec import RunSpec, WorkloadSpec, time_label
@@ -229,7 +231,7 @@ def _all_finite(model: nn.Module) -> bool:
 
 def _train(model: nn.Module, task: Task, *, spec: RunSpec, w: WorkloadSpec, step: str,
            store: _Store, fingerprint: str, teacher: nn.Module | None,
-           show_progress: bool) -> dict[str, Any]:
+           show_progress: bool, eta: RunETA | None = None) -> dict[str, Any]:
     """Train ``model`` for the epochs of ``step`` with per-epoch checkpoints; resumable."""
     hwa = step == "hwa_train"
     epochs = w.hwa_epochs if hwa else w.epochs
@@ -259,6 +261,9 @@ def _train(model: nn.Module, task: Task, *, spec: RunSpec, w: WorkloadSpec, step
     phase = "HWA training" if hwa else "FP training"
     bar = progress(total=(epochs - start) * steps, desc=f"{w.name}: {phase}",
                    enabled=show_progress)
+    status = f"epoch {start + 1}/{epochs}"
+    if eta is not None:
+        eta.begin(f"{w.name}:{step}", (epochs - start) * steps)
     try:
         for epoch in range(start, epochs):
             seed = derived_seed(spec.seed, w.name, purpose, epoch)
@@ -286,10 +291,15 @@ def _train(model: nn.Module, task: Task, *, spec: RunSpec, w: WorkloadSpec, step
                 total_loss += value * n
                 count += n
                 bar.update()
+                if eta is not None:
+                    eta.advance()
+                    if eta.due():
+                        bar.set_postfix_str(f"{status} | {eta.describe()}")
             if not _all_finite(model):
                 raise _nan_error(w.name, step, epoch, "weights became non-finite", ckpt, lr)
             losses.append(total_loss / max(count, 1))
-            bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f}")
+            status = f"epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f}"
+            bar.set_postfix_str(status if eta is None else f"{status} | {eta.describe()}")
             _save_torch({"fingerprint": fingerprint, "epoch": epoch + 1, "losses": losses,
                          "model": model.state_dict(), "optimizer": opt.state_dict()}, ckpt)
             _epoch_finished(w.name, step, epoch + 1)
@@ -312,7 +322,8 @@ def _nan_error(workload: str, step: str, epoch: int, what: str, ckpt: Path,
 # --------------------------------------------------------------------------- evaluation
 def _evaluate_over_time(model: nn.Module, task: Task, *, spec: RunSpec, w: WorkloadSpec,
                         step: str, mapping: str, store: _Store, fingerprint: str,
-                        device: torch.device, show_progress: bool) -> dict[str, Any]:
+                        device: torch.device, show_progress: bool,
+                        eta: RunETA | None = None) -> dict[str, Any]:
     """The metric at every time for ``repeats`` independent programming draws; resumable.
 
     Repeat r programs with a generator seeded ``derived_seed(seed, workload, PROGRAM,
@@ -333,6 +344,9 @@ def _evaluate_over_time(model: nn.Module, task: Task, *, spec: RunSpec, w: Workl
     seeds = [derived_seed(spec.seed, w.name, _PROGRAM, tag, r) for r in range(spec.repeats)]
     bar = progress(total=(spec.repeats - len(rows)) * len(spec.times),
                    desc=f"{w.name}: {step.replace('_', ' ')}", enabled=show_progress)
+    if eta is not None:
+        eta.begin(f"{w.name}:{step}", (spec.repeats - len(rows)) * len(spec.times))
+        bar.set_postfix_str(eta.describe())
     model.eval()
     try:
         for r in range(len(rows), spec.repeats):
@@ -347,10 +361,13 @@ def _evaluate_over_time(model: nn.Module, task: Task, *, spec: RunSpec, w: Workl
                     with aimc.at_time(model, t, generator=g):
                         row.append(task.evaluate(model, batch_size=w.eval_batch_size))
                     bar.update()
+                    if eta is not None:
+                        eta.advance()
             rows.append(row)
             write_json(partial_path, {"fingerprint": fingerprint, "per_repeat": rows})
-            bar.set_postfix_str(f"repeat {r + 1}/{spec.repeats} "
-                                f"{task.metric}@{time_label(spec.times[-1])} {row[-1]:.4g}")
+            status = (f"repeat {r + 1}/{spec.repeats} "
+                      f"{task.metric}@{time_label(spec.times[-1])} {row[-1]:.4g}")
+            bar.set_postfix_str(status if eta is None else f"{status} | {eta.describe()}")
     finally:
         bar.close()
         aimc.set_noise_generator(model, None)
@@ -363,9 +380,10 @@ class _Workload:
 
     def __init__(self, spec: RunSpec, w: WorkloadSpec, store: _Store,
                  data_root: str | os.PathLike[str] | None, device: torch.device,
-                 show_progress: bool) -> None:
+                 show_progress: bool, eta: RunETA | None = None) -> None:
         self.spec, self.w, self.store = spec, w, store
         self.data_root, self.device, self.show_progress = data_root, device, show_progress
+        self.eta = eta
         self._task: Task | None = None
         self.results: dict[str, dict[str, Any]] = {}
 
@@ -404,10 +422,15 @@ class _Workload:
                 self.store.log(f"resuming: {self.w.name} {step} done (loaded "
                                f"{self.store.result_path(self.w.name, step)})")
                 self.results[step] = result
+                if self.eta is not None:
+                    self.eta.skip(f"{self.w.name}:{step}")
                 continue
             t0 = time.perf_counter()
-            self.store.log(f"{self.w.name}: {step} ...")
+            self.store.log(f"{self.w.name}: {step} ..." + (
+                "" if self.eta is None else f" ({self.eta.describe()})"))
             result = getattr(self, f"_{step}")(fp)
+            if self.eta is not None:
+                self.eta.end()
             result.update(fingerprint=fp, inputs=inputs,
                           wall_time_s=round(time.perf_counter() - t0, 3),
                           finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
@@ -427,7 +450,8 @@ class _Workload:
         torch.manual_seed(derived_seed(self.spec.seed, w.name, _INIT))
         model = build_model(w.name, **kwargs).to(self.device)
         info = _train(model, task, spec=self.spec, w=w, step="fp_train", store=self.store,
-                      fingerprint=fp, teacher=None, show_progress=self.show_progress)
+                      fingerprint=fp, teacher=None, show_progress=self.show_progress,
+                      eta=self.eta)
         _save_torch(model.state_dict(), self.store.model_path(w.name, "fp_train"))
         value = task.evaluate(model, batch_size=w.eval_batch_size)
         self.store.log(f"{w.name}: FP {task.metric} {value:.4g}")
@@ -444,7 +468,8 @@ class _Workload:
                                                                     w.calibration_batches))
         out = _evaluate_over_time(model, task, spec=self.spec, w=w, step="direct_eval",
                                   mapping="direct", store=self.store, fingerprint=fp,
-                                  device=self.device, show_progress=self.show_progress)
+                                  device=self.device, show_progress=self.show_progress,
+                                  eta=self.eta)
         out["analog_layers"] = len(aimc.analog_layers(model))
         return out
 
@@ -460,7 +485,7 @@ class _Workload:
                                     method=w.hwa_calibration)
         info = _train(model, task, spec=self.spec, w=w, step="hwa_train", store=self.store,
                       fingerprint=fp, teacher=teacher if w.distill > 0 else None,
-                      show_progress=self.show_progress)
+                      show_progress=self.show_progress, eta=self.eta)
         aimc.save_checkpoint(model, self.store.model_path(w.name, "hwa_train"))
         digital = aimc.convert_to_digital(model)
         value = task.evaluate(digital, batch_size=w.eval_batch_size)
@@ -471,7 +496,7 @@ class _Workload:
         return _evaluate_over_time(self._hwa_model(), self.task, spec=self.spec, w=self.w,
                                    step="hwa_eval", mapping="hwa", store=self.store,
                                    fingerprint=fp, device=self.device,
-                                   show_progress=self.show_progress)
+                                   show_progress=self.show_progress, eta=self.eta)
 
 
 # --------------------------------------------------------------------------- summary
@@ -524,6 +549,61 @@ def summarise(spec: RunSpec, name: str, results: dict[str, dict[str, Any]]) -> d
 
 
 # --------------------------------------------------------------------------- the run
+class _ParallelProgress:
+    """Whole-run progress while workers run the workloads (``--executor process``/``ray``):
+    a thread polls the run folder every ``interval`` s for finished steps (their result files,
+    written atomically, hold their wall time) and redraws one bar of steps done with the
+    parallel estimate of :meth:`RunETA.remaining_parallel`."""
+
+    def __init__(self, spec: RunSpec, store: _Store, workers: int, *,
+                 interval: float = 5.0) -> None:
+        self.spec, self.store, self.workers, self.interval = spec, store, workers, interval
+        self.eta = rasch2023_eta(spec, steps=STEPS)
+        self.groups = [[f"{w.name}:{s}" for s in STEPS] for w in spec.workloads]
+        for w in spec.workloads:  # done by an earlier session
+            for step in STEPS:
+                if self._finished(w.name, step) is not None:
+                    self.eta.skip(f"{w.name}:{step}")
+        todo = sum(self.eta.is_open(k) for g in self.groups for k in g)
+        self.bar = progress(total=todo, desc="rasch2023 (parallel workers)")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _finished(self, workload: str, step: str) -> dict[str, Any] | None:
+        with contextlib.suppress(CheckpointError):
+            return self.store.load(workload, step, self.spec.fingerprint(workload, step),
+                                   quiet=True)
+        return None
+
+    def poll(self) -> None:
+        """Record steps finished since the last poll and redraw."""
+        for w in self.spec.workloads:
+            for step in STEPS:
+                key = f"{w.name}:{step}"
+                if not self.eta.is_open(key):
+                    continue
+                result = self._finished(w.name, step)
+                if result is not None:
+                    self.eta.record(key, float(result.get("wall_time_s") or 0.0))
+                    self.bar.update()
+        self.bar.set_postfix_str(self.eta.describe(self.groups, self.workers))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.poll()
+
+    def __enter__(self) -> _ParallelProgress:
+        self.poll()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.poll()
+        self.bar.close()
+
+
 def _workload_task(task: tuple[dict[str, Any], str, str, str | None, str]
                    ) -> dict[str, dict[str, Any]]:
     """One workload's four steps in a worker of :func:`aimc.experiments.executor.run_tasks`
@@ -575,7 +655,7 @@ def run_rasch2023(spec: RunSpec, out_dir: str | os.PathLike[str], *,
         CheckpointError: a file in the run folder is corrupt (the message says which).
     """
     from aimc.experiments import rasch2023_report as report
-    from aimc.experiments.executor import check_executor, run_tasks
+    from aimc.experiments.executor import check_executor, default_workers, run_tasks
 
     check_executor(executor, workers, address)
     out = Path(out_dir)
@@ -604,9 +684,11 @@ def run_rasch2023(spec: RunSpec, out_dir: str | os.PathLike[str], *,
         "workloads": {},
     }
     if executor == "serial":
+        eta = rasch2023_eta(spec, steps=STEPS)
         with torch.random.fork_rng(devices=[]):
             for w in spec.workloads:
-                results = _Workload(spec, w, store, data_root, dev, show_progress).run()
+                results = _Workload(spec, w, store, data_root, dev, show_progress,
+                                    eta).run()
                 metrics["workloads"][w.name] = summarise(spec, w.name, results)
                 metrics["wall_time_s"] = round(time.perf_counter() - t_start, 3)
                 report.write_outputs(out, metrics)  # partial results are visible early
@@ -616,10 +698,12 @@ def run_rasch2023(spec: RunSpec, out_dir: str | os.PathLike[str], *,
                  for w in spec.workloads]
         store.log(f"running {len(tasks)} workloads on executor {executor!r}"
                   + (f" ({workers} workers)" if workers else ""))
-        for w, results in zip(spec.workloads, run_tasks(_workload_task, tasks,
-                                                        executor=executor, workers=workers,
-                                                        address=address, threads=threads),
-                              strict=True):
+        watch = (_ParallelProgress(spec, store, workers or default_workers(len(tasks)))
+                 if show_progress else contextlib.nullcontext())
+        with watch:
+            outputs = run_tasks(_workload_task, tasks, executor=executor, workers=workers,
+                                address=address, threads=threads)
+        for w, results in zip(spec.workloads, outputs, strict=True):
             metrics["workloads"][w.name] = summarise(spec, w.name, results)
     metrics["executor"] = {"kind": executor, "workers": workers, "address": address}
     metrics["wall_time_s"] = round(time.perf_counter() - t_start, 3)
