@@ -9,7 +9,7 @@ Quick start::
         y = analog(x)
 """
 
-from aimc import models, onchip, optim, presets, train, units
+from aimc import distributed, models, onchip, optim, presets, train, units
 from aimc.adc_ranges import calibrate_adc_ranges
 from aimc.checkpoint import load_checkpoint, save_checkpoint
 from aimc.compiled import compile
@@ -39,7 +39,7 @@ from aimc.input_signs import nonnegative_input_layers
 __version__ = "0.1.0"
 
 __all__ = [
-    "presets", "units", "models", "train", "onchip", "optim", "AnalogConfig",
+    "presets", "units", "models", "train", "onchip", "optim", "distributed", "AnalogConfig",
     "convert_to_analog", "convert_to_digital", "analog_layers",
     "program", "set_time", "at_time", "calibrate_input_ranges", "tile_arrays",
     "calibrate_adc_ranges", "nonnegative_input_layers",

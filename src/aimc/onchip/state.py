@@ -39,6 +39,7 @@ from aimc.onchip.pulses import (
     stochastic_round_quantize,
 )
 from aimc.physics._indexing import flat_nonzero
+from aimc.physics._random import randn_like
 from aimc.physics.geometry import ConvGeometry, LinearGeometry, TileGeometry
 from aimc.physics.periphery import adc, dac
 
@@ -198,6 +199,16 @@ class OnChipState(nn.Module):
 
     def clear_records(self) -> None:
         self._records.clear()
+
+    @property
+    def records(self) -> list[tuple[Tensor, Tensor]]:
+        """The (input, error) pairs recorded since the last update (a copy of the list)."""
+        return list(self._records)
+
+    def replace_records(self, records: list[tuple[Tensor, Tensor]]) -> None:
+        """Use ``records`` for the next update instead (e.g. every rank's, gathered by
+        :func:`aimc.distributed.gather_onchip_records`)."""
+        self._records = list(records)
 
     @property
     def pending(self) -> int:
@@ -458,13 +469,11 @@ class OnChipState(nn.Module):
             a = None
             x = d
         x = dac(x, io.dac)
-        if io.inp_noise > 0:
-            x = x + io.inp_noise * torch.randn(x.shape, generator=self.generator,
-                                               device=x.device, dtype=x.dtype)
+        if io.inp_noise > 0:  # rows are (sample, position)-ordered: one axis of samples
+            x = x + io.inp_noise * randn_like(x, self.generator, batch_dim=0)
         z = x @ w
         if io.out_noise > 0:
-            z.add_(torch.randn(z.shape, generator=self.generator, device=z.device,
-                               dtype=z.dtype), alpha=io.out_noise)
+            z.add_(randn_like(z, self.generator, batch_dim=0), alpha=io.out_noise)
         z = adc(z, io.adc)
         return z if a is None else z * a
 

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from aimc import distributed
 from aimc.errors import ConfigError
 from aimc.onchip.registry import arrays_of
 from aimc.tile.array import TileArray
@@ -95,6 +96,9 @@ class AnalogSGD(torch.optim.SGD):
                 raise ConfigError(f"AnalogSGD learning rate must be > 0, got {lr} (changed by a "
                                   "scheduler?)")
             assert tiles.onchip is not None
+            if distributed.is_enabled():  # every rank applies the global batch's update
+                tiles.onchip.replace_records(
+                    distributed.gather_onchip_records(tiles.onchip.records))
             tiles.onchip.step(float(lr), p)
         return loss
 

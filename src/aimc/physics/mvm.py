@@ -174,7 +174,7 @@ def _crossbar_autograd(x: Tensor, w: Tensor, io: IOConfig, geom: TileGeometry,
     if observe is not None:
         observe.dac_output(xq.detach(), 1.0)
     if io.inp_noise > 0:
-        xq = xq + io.inp_noise * randn_like(xq, generator)
+        xq = xq + io.inp_noise * randn_like(xq, generator, batch_dim=geom.batch_dim)
     y = geom.mvm(xq, w)
     ir_on = io.ir_drop is not None and io.ir_drop.scale > 0
     if not (ir_on or io.read_noise > 0 or io.out_noise > 0 or io.out_nonlinearity > 0):
@@ -205,7 +205,7 @@ def _apply_perturbation(y: Tensor, xq: Tensor, w: Tensor, y_f: Tensor | None, io
     rn, on = io.read_noise, io.out_noise / unit
     if not (ir_on or rn > 0):  # output noise only: no perturbation MVM
         if on > 0:
-            y.add_(randn_like(y, generator), alpha=on)
+            y.add_(randn_like(y, generator, batch_dim=geom.batch_dim), alpha=on)
         return
     n = xq.shape[geom.batch_dim]
     bd = geom.batch_dim
@@ -234,9 +234,9 @@ def _apply_perturbation(y: Tensor, xq: Tensor, w: Tensor, y_f: Tensor | None, io
         std = var.mul_(rn * rn)
         if on > 0:
             std.add_(on * on)
-        y.addcmul_(randn_like(y, generator), std.sqrt_())
+        y.addcmul_(randn_like(y, generator, batch_dim=bd), std.sqrt_())
     elif on > 0:
-        y.add_(randn_like(y, generator), alpha=on)
+        y.add_(randn_like(y, generator, batch_dim=bd), alpha=on)
 
 
 def _stack_pair(x: Tensor, dim: int, first, second) -> Tensor:  # type: ignore[no-untyped-def]
@@ -292,7 +292,7 @@ def _crossbar_inplace(x: Tensor, in_mul: Tensor | None, w: Tensor, io: IOConfig,
     if observe is not None:
         observe.dac_output(xq, unit)
     if io.inp_noise > 0:
-        xq.add_(randn_like(xq, generator), alpha=io.inp_noise / unit)
+        xq.add_(randn_like(xq, generator, batch_dim=bd), alpha=io.inp_noise / unit)
     # MVM (+ the IR-drop weighted MVM in the same call)
     y_f = None
     if pair_inputs:
