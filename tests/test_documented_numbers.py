@@ -84,7 +84,8 @@ def test_every_stored_run_is_checked() -> None:
                          "diehlcook2015_quick", "diehlcook2015_100x3", "diehlcook2015_devices",
                          "diehlcook2015_seed1", "diehlcook2015_seed2", "nandakumar2020-snn",
                          "analognets_recipes", "rasch2023_standard",
-                         "nandakumar2020_cnn_lstm", "diehlcook2015_ablation6k"}
+                         "nandakumar2020_cnn_lstm", "diehlcook2015_ablation6k",
+                         "diehlcook2015_lockout_seed0", "diehlcook2015_lockout_seed1"}
 
 
 @pytest.mark.parametrize("run", RUNS)
