@@ -2,7 +2,8 @@
 ``torchrun --nproc-per-node 2`` — or as one plain process with the global batch.
 
 Usage: ``python tests/ddp_worker.py MODE OUT.json`` with MODE ``hwa`` (the HWA preset, SGD)
-or ``mixed_precision`` / ``insitu`` (on-chip training with AnalogSGD). float64 throughout, so
+or ``mixed_precision`` / ``insitu`` (on-chip training with AnalogSGD) on an MLP, or
+``cnn_hwa`` / ``cnn_mixed_precision`` on a small CNN. float64 throughout, so
 that float rounding of the gradient all-reduce cannot flip a DAC/ADC step or a pulse decision.
 """
 
@@ -30,17 +31,25 @@ def main(mode: str, out: str) -> None:
         dist.init_process_group("gloo")
     rank, world = (dist.get_rank(), dist.get_world_size()) if ddp else (0, 1)
     torch.manual_seed(0)  # the same on every rank: same model, devices, generators
-    net = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), nn.Linear(10, 3))
+    if mode.startswith("cnn_"):  # conv + linear: im2col records, per-position noise
+        net: nn.Module = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(),
+                                       nn.Linear(4 * 4 * 4, 3))
+        shape: tuple[int, ...] = (1, 6, 6)
+    else:
+        net = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), nn.Linear(10, 3))
+        shape = (12,)
     config = {"hwa": presets.rasch2023_hwa(), "mixed_precision": presets.onchip_mixed_precision(),
-              "insitu": presets.onchip()}[mode]
+              "insitu": presets.onchip(), "cnn_hwa": presets.rasch2023_hwa(),
+              "cnn_mixed_precision": presets.onchip_mixed_precision()}[mode]
     model = aimc.convert_to_analog(net, config)
     data = torch.Generator().manual_seed(1)
-    x = torch.randn(STEPS * GLOBAL_BATCH, 12, generator=data)
+    x = torch.randn(STEPS * GLOBAL_BATCH, *shape, generator=data)
     y = torch.randint(0, 3, (STEPS * GLOBAL_BATCH,), generator=data)
-    if mode == "hwa":
+    hwa = mode.endswith("hwa")
+    if hwa:
         aimc.calibrate_input_ranges(model, [x[:GLOBAL_BATCH]])
     run = aimc.distributed.data_parallel(model) if ddp else model
-    if mode == "hwa":
+    if hwa:
         opt: torch.optim.Optimizer = torch.optim.SGD(run.parameters(), lr=0.05)
         aimc.train.attach_hwa_constraints(opt, model)
     else:

@@ -81,10 +81,12 @@ def _run(mode: str, out: Path, ranks: int) -> dict:  # type: ignore[type-arg]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["hwa", "mixed_precision", "insitu"])
+@pytest.mark.parametrize("mode", ["hwa", "mixed_precision", "insitu", "cnn_hwa",
+                                  "cnn_mixed_precision"])
 def test_two_ranks_reproduce_one_process_with_the_global_batch(mode: str,
                                                                tmp_path: Path) -> None:
-    """6 steps of batch 16: one process vs 2 gloo ranks of 8 (``torchrun``), float64. The
+    """6 steps of batch 16 (an MLP; a conv + linear net for ``cnn_*``): one process vs 2
+    gloo ranks of 8 (``torchrun``), float64. The
     loss curves and final weights agree to float64 rounding of the gradient all-reduce
     (sums of 8 vs 16 terms in another order: ~1e-16 relative per step, measured ≤ 4e-16;
     bound 1e-12), and ``check_in_sync`` (run by the worker) finds the ranks' devices and
