@@ -87,6 +87,21 @@ def test_parallel_estimate_schedules_tasks_on_the_first_free_worker() -> None:
         eta.remaining_parallel(groups, 0)
 
 
+def test_a_step_resumed_part_way_counts_only_this_sessions_work() -> None:
+    """A 10-unit step (prior 100 s) resumed with 6 units done: before any new unit its 40 %
+    left costs 40 s; after 2 units in 30 s (15 s per unit, f = 30 / (100 · 2/10) = 1.5) the
+    last 2 units cost 30 s and a later 20 s step 30 s."""
+    clock = FakeClock()
+    eta = RunETA([("a", "A", 100.0), ("b", "B", 20.0)], clock=clock)
+    eta.begin("a", 10, done=6)
+    assert eta.remaining() == (pytest.approx(60.0), 0)
+    for _ in range(2):
+        clock.t += 15.0
+        eta.advance()
+    assert eta.speed() == pytest.approx(1.5)
+    assert eta.remaining() == (pytest.approx(60.0), 0)
+
+
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (0, 41.2, 60, 61, 3599, 3600, 3661, 7320)] == [
         "0 s", "42 s", "1 min", "2 min", "1 h 00 min", "1 h 00 min", "1 h 02 min",
@@ -103,8 +118,10 @@ def test_bad_plans_and_keys() -> None:
     eta = RunETA([("a", "A", 1.0)])
     with pytest.raises(KeyError, match="known: a"):
         eta.begin("b", 1)
-    with pytest.raises(ValueError, match="units must be >= 0"):
+    with pytest.raises(ValueError, match="need 0 <= done <= units"):
         eta.begin("a", -1)
+    with pytest.raises(ValueError, match="need 0 <= done <= units"):
+        eta.begin("a", 2, done=3)
 
 
 def test_rasch2023_priors_scale_with_epochs_and_evaluations(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -61,6 +61,7 @@ class _Step:
     prior_s: float | None
     units: int = 0
     done: int = 0
+    done_before: int = 0  # units done by an earlier session (resumed part-way)
     spent_s: float = 0.0
     state: str = "pending"  # pending | running | finished | skipped
 
@@ -99,15 +100,15 @@ class RunETA:
         """``key`` was done by an earlier session: nothing left, nothing measured."""
         self._step(key).state = "skipped"
 
-    def begin(self, key: str, units: int) -> None:
-        """``key`` starts with ``units`` units of work (batches, evaluations); resuming a
-        step part-way, pass the units still to do."""
-        if units < 0:
-            raise ValueError(f"units must be >= 0, got {units}")
+    def begin(self, key: str, units: int, done: int = 0) -> None:
+        """``key`` starts: ``units`` units of work in all (batches, evaluations), ``done``
+        of them by an earlier session (a step resumed part-way)."""
+        if units < 0 or not 0 <= done <= units:
+            raise ValueError(f"need 0 <= done <= units, got units {units}, done {done}")
         if self._current is not None:
             self.end()
         s = self._step(key)
-        s.units, s.done, s.spent_s, s.state = units, 0, 0.0, "running"
+        s.units, s.done, s.done_before, s.spent_s, s.state = units, done, done, 0.0, "running"
         self._current, self._t0 = s, self._clock()
 
     def advance(self, n: int = 1) -> None:
@@ -154,10 +155,11 @@ class RunETA:
         for s in self._steps:
             if s.prior_s is None or s.state not in ("running", "finished") or s.units == 0:
                 continue
-            if s.state == "running" and s.done == 0:
+            if s.state == "running" and s.done == s.done_before:
                 continue
-            measured += s.spent_s  # up to the last completed unit
-            expected += s.prior_s * (s.done / s.units if s.state == "running" else 1.0)
+            measured += s.spent_s  # this session's part, up to the last completed unit
+            done = (s.done if s.state == "running" else s.units) - s.done_before
+            expected += s.prior_s * done / s.units
         return measured / expected if expected > 0 and measured > 0 else 1.0
 
     def remaining(self) -> tuple[float, int]:
@@ -169,10 +171,12 @@ class RunETA:
                 continue
             if s.state == "running":
                 live = self._clock() - self._t0  # into the unit now running
-                if s.done > 0:
-                    left += max(s.spent_s / s.done * (s.units - s.done) - live, 0.0)
+                if s.done > s.done_before:
+                    rate = s.spent_s / (s.done - s.done_before)
+                    left += max(rate * (s.units - s.done) - live, 0.0)
                 elif s.prior_s is not None:
-                    left += max(s.prior_s * f - live, 0.0)
+                    left += max(s.prior_s * f * (1 - s.done / s.units if s.units else 0.0)
+                                - live, 0.0)
                 else:
                     unknown += 1
             elif s.prior_s is not None:

@@ -263,7 +263,7 @@ def _train(model: nn.Module, task: Task, *, spec: RunSpec, w: WorkloadSpec, step
                    enabled=show_progress)
     status = f"epoch {start + 1}/{epochs}"
     if eta is not None:
-        eta.begin(f"{w.name}:{step}", (epochs - start) * steps)
+        eta.begin(f"{w.name}:{step}", epochs * steps, done=start * steps)
     try:
         for epoch in range(start, epochs):
             seed = derived_seed(spec.seed, w.name, purpose, epoch)
@@ -345,7 +345,8 @@ def _evaluate_over_time(model: nn.Module, task: Task, *, spec: RunSpec, w: Workl
     bar = progress(total=(spec.repeats - len(rows)) * len(spec.times),
                    desc=f"{w.name}: {step.replace('_', ' ')}", enabled=show_progress)
     if eta is not None:
-        eta.begin(f"{w.name}:{step}", (spec.repeats - len(rows)) * len(spec.times))
+        eta.begin(f"{w.name}:{step}", spec.repeats * len(spec.times),
+                  done=len(rows) * len(spec.times))
         bar.set_postfix_str(eta.describe())
     model.eval()
     try:
