@@ -245,7 +245,7 @@ def _add_nandakumar2020(experiments: Any) -> None:
     p.add_argument("--seed", type=_int_at_least(0, "--seed", 0), default=None,
                    help="master seed (default: 0)")
     p.add_argument("--epochs", type=_int_at_least(1, "--epochs", 8), default=None,
-                   help="training epochs of every network (default: MLP 20, CNN 5, LSTM 5; "
+                   help="training epochs of every network (default: MLP 20, CNN 10, LSTM 5; "
                         "quick: 3, 2, 2)")
     p.add_argument("--arms", metavar="A,B", default=None,
                    help=f"comma-separated subset of: {', '.join(ARMS)} (default: all)")
