@@ -161,9 +161,17 @@ def snn_table() -> list[str]:
     return lines
 
 
-def compile_table() -> list[str]:
+def compile_tables() -> list[str]:
+    """:func:`compile_table` of every recorded compile benchmark (one per CPU)."""
+    lines: list[str] = []
+    for path in sorted(RESULTS.glob("compile_cpu*.json")):
+        lines += ([""] if lines else []) + compile_table(path.name)
+    return lines
+
+
+def compile_table(name: str = "compile_cpu.json") -> list[str]:
     """Eager and ``aimc.compile`` medians ÷ the eager FP32 model, same run."""
-    data = _load("compile_cpu.json")
+    data = _load(name)
     env = data["env_start"]
     lines = ["Eager and compiled (`aimc.compile`: inductor, eager random numbers), time ÷ the "
              "plain eager FP32 model in the same run (`" + data["command"] + "`, "
@@ -290,7 +298,7 @@ def render() -> str:
     parts.append("These runs predate the code-version stamp of the result files (they were made "
                  "by aimc 0.1.0 code older than this README); re-run a benchmark with the "
                  "command in its `.md` next to the JSON to refresh it.")
-    parts += [""] + snn_table() + [""] + diehlcook_seeds_table() + [""] + compile_table()
+    parts += [""] + snn_table() + [""] + diehlcook_seeds_table() + [""] + compile_tables()
     parts += [""] + memory_table() + [""] + rasch2023_recipes_table()
     parts.append(END)
     return "\n".join(parts)
