@@ -85,7 +85,8 @@ def test_every_stored_run_is_checked() -> None:
                          "diehlcook2015_seed1", "diehlcook2015_seed2", "nandakumar2020-snn",
                          "analognets_recipes", "rasch2023_standard",
                          "nandakumar2020_cnn_lstm", "diehlcook2015_ablation6k",
-                         "diehlcook2015_lockout_seed0", "diehlcook2015_lockout_seed1"}
+                         "diehlcook2015_lockout_seed0", "diehlcook2015_lockout_seed1",
+                         "diehlcook2015_lockout_seed2"}
 
 
 @pytest.mark.parametrize("run", RUNS)
