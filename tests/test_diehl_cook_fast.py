@@ -88,8 +88,9 @@ def test_training_with_and_without_a_lockout_equals_the_stepped_reference(
 
 
 def test_the_lockout_caps_each_neurons_spikes_per_presentation() -> None:
-    """With the 50 ms lockout a neuron fires at most ⌈120/50.5⌉ = 3 times in a 120 ms
-    presentation; without it the same images (at intensity 16) drive some neuron above that."""
+    """With the 50 ms lockout at dt 1 ms a neuron can fire again 51 steps after a spike, so
+    at most 3 times in a 120-step presentation (steps t, t + 51, t + 102); without it the
+    same images (at intensity 16) drive some neuron above that."""
     x = _images(6, seed=7)
     most = {}
     for lockout in (None, 50.0):
@@ -125,15 +126,19 @@ def test_batched_learning_equals_the_reference(backend: str) -> None:
     assert torch.allclose(ref.theta, fast.theta, rtol=0, atol=1e-6)
 
 
-def test_closed_form_rest_equals_the_stepped_rest(backend: str) -> None:
+@pytest.mark.parametrize("lockout", [50.0, None])
+def test_closed_form_rest_equals_the_stepped_rest(backend: str, lockout: float | None) -> None:
     """dt 0.5 ms with a 60 ms rest, one image at a time from the same state: the same
     counts and weights (no plasticity in the rest), and θ within the error of the stepped
     float32 decay. The reference multiplies θ ∈ [16, 32) mV by fl(r), r = e^(−dt/τ_θ), every
     step: each product is off the exact θ·r by ≤ ulp/2 = 2⁻²⁰ mV plus θ·|fl(r) − r|
     (≤ 32·1.1e-8 mV), so over the m = 120 rest steps by ≤ m·(2⁻²⁰ + 3.5e-7) = 1.7e-4 mV
-    (measured 1.1e-4); the closed form θ·fl(e^(−m·dt/τ_θ)) is within 4 ulps of exact."""
+    (measured 1.1e-4); the closed form θ·fl(e^(−m·dt/τ_θ)) is within 4 ulps of exact. With
+    the reference code's lockout (the default) and without it (the quiescence check then
+    waits only for the refractory period)."""
     x = _images(6, seed=3)
-    ref, fast = _pair(WITH_REST)
+    settings = dataclasses.replace(WITH_REST, exc=diehl_cook_excitatory(lockout=lockout))
+    ref, fast = _pair(settings)
     m = WITH_REST.rest_steps
     r = math.exp(-WITH_REST.dt / WITH_REST.exc.tau_theta)
     bound = m * (2.0 ** -20 + 32 * abs(float(np.float32(r)) - r)) + 4 * 2.0 ** -19

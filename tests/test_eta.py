@@ -142,6 +142,9 @@ def test_rasch2023_priors_scale_with_epochs_and_evaluations(tmp_path) -> None:  
     assert priors["mlp_mnist:hwa_train"] == pytest.approx(steps["hwa_train"])
     assert priors["mlp_mnist:direct_eval"] == pytest.approx(steps["direct_eval"] / 2)
     assert priors["new_model:fp_train"] is None
+    broken = {"repeats": 10, "times": 4,
+              "workloads": {"mlp_mnist": {"epochs": 1, "steps_s": {"fp_train": "fast"}}}}
+    assert rasch2023_eta(spec, priors=broken)._steps[0].prior_s is None  # never an error
     bad = tmp_path / "timings.json"
     bad.write_text("{not json", encoding="utf-8")
     assert load_priors("quick", bad) is None

@@ -30,7 +30,10 @@ process with the global batch of world·n (same loss curve to float tolerance):
   forward would hide a rank that drifted apart). :func:`check_in_sync` compares them.
 
 Limits: every rank must hold the same number of samples per batch (``DistributedSampler``
-pads or drops to equal shards); per-sample randomness outside aimc (dropout) stays per rank;
+pads or drops to equal shards); the sample axis must lead the layer inputs (batch-first): the
+analog LSTM/GRU flatten their (time, batch) inputs time-major, so under DDP their ranks stay in
+sync with each other but per-sample noise and the order of gathered records differ from one
+process; per-sample randomness outside aimc (dropout) stays per rank;
 input ranges initialised from data inside the first training forwards see local batches, so
 calibrate them (``aimc.calibrate_input_ranges``) before wrapping.
 """
@@ -133,9 +136,17 @@ def gather_onchip_records(records: list[tuple[Tensor, Tensor]]) -> list[tuple[Te
         return records
     dist = _dist()
     world = shard.world
+    # collectives need tensors where the backend lives (NCCL: CUDA only)
+    if records:
+        where = records[0][0].device
+    elif dist.get_backend(_GROUP) == "nccl":
+        where = torch.device("cuda", torch.cuda.current_device())
+    else:
+        where = torch.device("cpu")
     sizes = torch.tensor([len(records)] + [v for x, d in records for v in
-                                           (*x.shape, *d.shape)], dtype=torch.long)
-    n = torch.tensor([sizes.numel()], dtype=torch.long)
+                                           (*x.shape, *d.shape)], dtype=torch.long,
+                         device=where)
+    n = torch.tensor([sizes.numel()], dtype=torch.long, device=where)
     counts = [torch.zeros_like(n) for _ in range(world)]
     dist.all_gather(counts, n, group=_GROUP)
     if any(int(c) != int(n) for c in counts):

@@ -86,9 +86,11 @@ class LIFNeuron(ConfigBase):
             raise ConfigError(f"{n}.tau_mem must be finite (ms), got {self.tau_mem!r}")
         check_nonnegative(n, "refractory", self.refractory)
         if self.lockout is not None:
-            check_nonnegative(n, "lockout", self.lockout)
-            if math.isinf(self.lockout):
-                raise ConfigError(f"{n}.lockout must be finite (ms), got {self.lockout!r}")
+            check_type(n, "lockout", self.lockout, (int, float))
+            if not math.isfinite(self.lockout) or self.lockout < 0:
+                raise ConfigError(f"{n}.lockout must be a finite number of ms >= refractory "
+                                  f"({self.refractory} ms), or None for no lockout beyond "
+                                  f"the refractory period; got {self.lockout!r}")
             if self.lockout < self.refractory:
                 raise ConfigError(f"{n}.lockout ({self.lockout} ms) must be >= refractory "
                                   f"({self.refractory} ms): a neuron cannot spike while its "

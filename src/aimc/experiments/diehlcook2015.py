@@ -177,8 +177,9 @@ class DiehlCook2015Settings(ConfigBase):
         relevant = {"synapse": synapse, "neurons": neurons, "seed": self.seed,
                     "epochs": self.epochs_of(neurons), "train_images": self.train_images,
                     "assign_images": self.assign_images, "test_images": self.test_images,
-                    "dt": self.dt, "t_present": self.t_present, "t_rest": self.t_rest,
-                    "lockout": self.lockout}
+                    "dt": self.dt, "t_present": self.t_present, "t_rest": self.t_rest}
+        if self.lockout is not None:  # absent: as before the setting existed (no lockout)
+            relevant["lockout"] = float(self.lockout)
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 

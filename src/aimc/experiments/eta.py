@@ -142,7 +142,8 @@ class RunETA:
         s = self._step(key)
         if s is self._current:
             self._current = None
-        s.units, s.done, s.spent_s, s.state = 1, 1, float(seconds), "finished"
+        s.units, s.done, s.done_before = 1, 1, 0
+        s.spent_s, s.state = float(seconds), "finished"
 
     def is_open(self, key: str) -> bool:
         """Whether ``key`` is neither finished nor skipped."""
@@ -242,14 +243,19 @@ def rasch2023_eta(spec: Any, *, priors: dict[str, Any] | None = None,
         rec = recorded.get(w.name)
         for step in steps:
             prior = None
-            if rec is not None and step in rec.get("steps_s", {}):
-                if step == "fp_train":
-                    scale = w.epochs / max(rec["epochs"], 1)
-                elif step == "hwa_train":
-                    scale = w.hwa_epochs / max(rec["hwa_epochs"], 1)
-                else:
-                    scale = (spec.repeats * len(spec.times)) / max(
-                        priors["repeats"] * priors["times"], 1)  # type: ignore[index]
-                prior = float(rec["steps_s"][step]) * scale
+            try:  # a malformed entry gives no prior, never an error
+                if rec is not None and step in rec.get("steps_s", {}):
+                    if step == "fp_train":
+                        scale = w.epochs / max(rec["epochs"], 1)
+                    elif step == "hwa_train":
+                        scale = w.hwa_epochs / max(rec["hwa_epochs"], 1)
+                    else:
+                        scale = (spec.repeats * len(spec.times)) / max(
+                            priors["repeats"] * priors["times"], 1)  # type: ignore[index]
+                    prior = float(rec["steps_s"][step]) * scale
+                    if not (math.isfinite(prior) and prior >= 0):
+                        prior = None
+            except (KeyError, TypeError, ValueError, AttributeError):
+                prior = None
             plan.append((f"{w.name}:{step}", f"{w.name}: {step.replace('_', ' ')}", prior))
     return RunETA(plan, clock=clock)

@@ -554,7 +554,8 @@ class _ParallelProgress:
     """Whole-run progress while workers run the workloads (``--executor process``/``ray``):
     a thread polls the run folder every ``interval`` s for finished steps (their result files,
     written atomically, hold their wall time) and redraws one bar of steps done with the
-    parallel estimate of :meth:`RunETA.remaining_parallel`."""
+    parallel estimate of :meth:`RunETA.remaining_parallel`. A stored step that a worker
+    recomputes because its input model changed counts as done (the bar errs short then)."""
 
     def __init__(self, spec: RunSpec, store: _Store, workers: int, *,
                  interval: float = 5.0) -> None:
@@ -598,11 +599,14 @@ class _ParallelProgress:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.poll()
-        self.bar.close()
+        try:
+            if exc_type is None:  # a failing run keeps its own error
+                self.poll()
+        finally:
+            self.bar.close()
 
 
 def _workload_task(task: tuple[dict[str, Any], str, str, str | None, str]
