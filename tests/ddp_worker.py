@@ -74,9 +74,14 @@ def main(mode: str, out: str) -> None:
         weights = [float(v) for _, p in model.named_parameters() for v in p.detach().flatten()]
         with open(out, "w", encoding="utf-8") as f:
             json.dump({"losses": losses, "weights": weights, "world": world}, f)
-    if ddp:
-        dist.destroy_process_group()
+    # no destroy_process_group: the process ends with os._exit (below)
 
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2])
+    # skip interpreter finalisation: gloo's process-group teardown can hang in a rank's
+    # exit (seen under pytest: one rank blocked in a futex after main() returned), and
+    # everything this process had to do is done and flushed
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
