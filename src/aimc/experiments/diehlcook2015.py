@@ -142,13 +142,12 @@ class DiehlCook2015Settings(ConfigBase):
                 _check_int(f, getattr(self, f), 1)
         for f in ("checkpoint_every", "eval_batch"):
             _check_int(f, getattr(self, f), 1)
-        refractory = diehl_cook_excitatory().refractory
-        if self.lockout is not None and (
-                isinstance(self.lockout, bool) or not isinstance(self.lockout, (int, float))
-                or not refractory <= self.lockout < float("inf")):
+        try:  # the neuron's own rule, reported under this setting's name
+            diehl_cook_excitatory(lockout=self.lockout)
+        except ConfigError as exc:
             raise ConfigError(f"DiehlCook2015Settings.lockout must be None or a number of ms "
-                              f">= the {refractory} ms refractory period (the reference "
-                              f"code's: {DIEHL_COOK_LOCKOUT}), got {self.lockout!r}")
+                              f">= the refractory period (the reference code's: "
+                              f"{DIEHL_COOK_LOCKOUT}): {exc}") from exc
         self.network(self.neurons[0])  # validates dt and the times
 
     @classmethod
